@@ -53,7 +53,10 @@ def batched_lora_linear(x, weight, lora_A, lora_B, scaling, bias=None, backend=N
         return batched_lora_linear_torch(x, weight, lora_A, lora_B, scaling, bias)
     if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise RuntimeError("the triton backend needs a CUDA tensor, or TRITON_INTERPRET=1 on CPU")
-    from .lora_linear import batched_lora_linear_triton
+    try:
+        from .lora_linear import batched_lora_linear_triton
+    except ImportError as err:  # triton is optional: say which backend needed it
+        raise RuntimeError("backend='triton' needs the triton package (pip install triton)") from err
 
     return batched_lora_linear_triton(x, weight, lora_A, lora_B, scaling, bias)
 
