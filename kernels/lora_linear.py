@@ -35,6 +35,9 @@ dropped, so the op stays a drop-in for the reference.
 
 On CPU the kernels run only under ``TRITON_INTERPRET=1`` (fp32, tiny shapes: the interpreter is slow and
 gets bf16 wrong). Block sizes come from heuristics: no multi-config autotune (the interpreter cannot run it).
+The kernels call only ``triton.language`` builtins (``tl.full``, not the ``@jit`` helper ``tl.zeros``): those
+helpers are compiled or interpreted depending on TRITON_INTERPRET when triton is first imported, and
+transformers imports triton early, so under pytest they may be compiled helpers the interpreter cannot call.
 """
 
 import torch
@@ -82,7 +85,7 @@ def _lora_shrink_kernel(
 
     x_ptrs = X + e * stride_xn + offs_t[:, None] * stride_xt + offs_k[None, :] * stride_xk  # (BT, BK)
     q_ptrs = Q + e * stride_qn + offs_k[:, None] * stride_qk + offs_r[None, :] * stride_qr  # (BK, BR) = Q_eᵀ
-    acc = tl.zeros((BLOCK_T, BLOCK_R), dtype=tl.float32)
+    acc = tl.full((BLOCK_T, BLOCK_R), 0.0, tl.float32)
     for k0 in range(0, K, BLOCK_K):
         k_mask = (k0 + offs_k) < K
         x = tl.load(x_ptrs, mask=t_mask[:, None] & k_mask[None, :], other=0.0)
@@ -177,7 +180,7 @@ def _lora_segment_grad_kernel(
     r_mask = offs_r < R
     t_begin = pid_s * T_PER_SPLIT  # T_PER_SPLIT is a multiple of BLOCK_T, so splits never share a row
 
-    acc = tl.zeros((BLOCK_R, BLOCK_K), dtype=tl.float32)
+    acc = tl.full((BLOCK_R, BLOCK_K), 0.0, tl.float32)
     for t0 in range(0, T_PER_SPLIT, BLOCK_T):
         offs_t = t_begin + t0 + tl.arange(0, BLOCK_T)
         t_mask = offs_t < T
