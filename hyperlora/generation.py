@@ -1,0 +1,51 @@
+"""Chat formatting and batched greedy generation with the base model (with or without an adapter applied)."""
+
+import torch
+
+
+def chat_messages(prompt, system: str | None = None) -> list[dict]:
+    """A user prompt (a string, or a list of chat messages for multi-turn) as chat messages."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system is not None:
+        messages = [{"role": "system", "content": system}] + [m for m in messages if m["role"] != "system"]
+    return messages
+
+
+def chat_ids(tokenizer, prompt, system: str | None = None) -> list[int]:
+    """Token ids of the chat up to the assistant's turn."""
+    ids = tokenizer.apply_chat_template(chat_messages(prompt, system), add_generation_prompt=True, tokenize=True)
+    return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, prompts, system: str | None = None, max_new_tokens: int = 64, batch_size: int = 8,
+             do_sample: bool = False, temperature: float = 1.0, seed: int | None = None) -> list[str]:
+    """Reply to each prompt (greedy by default), batched with left padding.
+
+    Args:
+        model, tokenizer: the base model (apply an adapter around this call to generate with it).
+        prompts: strings or message lists.
+        system: system prompt for every prompt (None keeps the chat template's default).
+        max_new_tokens: reply length cap.
+        batch_size: prompts per forward.
+        do_sample, temperature, seed: sampling instead of greedy decoding.
+
+    Returns:
+        The decoded replies, special tokens removed.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    replies = []
+    for i in range(0, len(prompts), batch_size):
+        batch = [chat_ids(tokenizer, p, system) for p in prompts[i : i + batch_size]]
+        width = max(len(b) for b in batch)
+        ids = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
+        out = model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=do_sample,
+            temperature=temperature if do_sample else None, top_p=None, top_k=None, pad_token_id=pad,
+        )
+        replies += [tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+    return replies

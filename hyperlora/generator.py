@@ -1,0 +1,173 @@
+"""HyperLoRA: a manifesto encoder plus a trained hypernetwork; turns text into an ``Adapter`` in one pass."""
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .adapter import Adapter
+from .base import DEFAULT_BASE, find_target_modules, layer_index, meta_model, module_type
+from .checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
+from .config import HyperNetConfig
+from .encoder import ManifestoEncoder
+from .errors import HyperLoRAError
+from .hypernet import HyperNet, Target, target_shape_hash
+
+SHIPPED = Path(__file__).parent / "checkpoints"
+
+
+def shipped_checkpoint(base: str = DEFAULT_BASE) -> Path:
+    """Directory of the checkpoint shipped in the package for an embedded base."""
+    return SHIPPED / base
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def targets_of(model, module_types) -> list[Target]:
+    """The adapted layers of ``model``: every linear of the given types, in a stable order."""
+    return [
+        Target(name, layer_index(name), module_type(name), m.in_features, m.out_features)
+        for name, m in find_target_modules(model, tuple(module_types)).items()
+    ]
+
+
+def merge_to_rank(pairs: list[tuple[torch.Tensor, torch.Tensor]], rank: int):
+    """Best rank-``rank`` factors (A, B) of Σ B_i·A_i (truncated SVD, computed on the thin factors).
+
+    Args:
+        pairs: (A_i (r_i, in), B_i (out, r_i)) whose products are summed.
+        rank: rank of the result.
+    """
+    A = torch.cat([a for a, _ in pairs])  # (R, in)
+    B = torch.cat([b for _, b in pairs], dim=1)  # (out, R)
+    qb, rb = torch.linalg.qr(B)  # B = Qb Rb
+    qa, ra = torch.linalg.qr(A.T)  # Aᵀ = Qa Ra
+    u, s, vh = torch.linalg.svd(rb @ ra.T)  # (R, R) core: ΔW = Qb (U S Vᵀ) Qaᵀ
+    root = s[:rank].sqrt()
+    B_new = qb @ (u[:, :rank] * root)  # (out, rank)
+    A_new = (root[:, None] * vh[:rank]) @ qa.T  # (rank, in)
+    return A_new, B_new
+
+
+class HyperLoRA:
+    """Turns manifestos into LoRA adapters for one base model.
+
+    Args:
+        hypernet: the trained hypernetwork (its config names the base and the encoder).
+        encoder: the frozen manifesto encoder; built from the config when None.
+    """
+
+    def __init__(self, hypernet: HyperNet, encoder: ManifestoEncoder | None = None, checkpoint_hash=None):
+        self.hypernet = hypernet.eval()
+        self.config: HyperNetConfig = hypernet.config
+        self.encoder = encoder or ManifestoEncoder(self.config.encoder, self.config.max_manifesto_tokens)
+        self.checkpoint_hash = checkpoint_hash  # hash of the weights file it was loaded from; None if unsaved
+        self.target_shape_hash = target_shape_hash(hypernet.targets)
+
+    @classmethod
+    def from_pretrained(cls, path=None, base: str | None = None) -> "HyperLoRA":
+        """Load a checkpoint directory; ``None`` is the checkpoint shipped for ``base`` (default base if None).
+
+        Args:
+            path: checkpoint directory, or None for the shipped one.
+            base: if given, the checkpoint must fit this base model's target layers (checked on a weightless
+                copy of the model built from its config, so nothing large is loaded).
+        """
+        if path is None:
+            path = shipped_checkpoint(base or DEFAULT_BASE)
+            if not path.is_dir():
+                raise HyperLoRAError(f"no shipped checkpoint for base {base!r}; pass --checkpoint")
+        hl = cls(load_checkpoint(path), checkpoint_hash=file_hash(Path(path) / WEIGHTS_FILE))
+        if base is not None:
+            hl.check_base(meta_model(base))
+        return hl
+
+    @classmethod
+    def for_model(cls, model, config: HyperNetConfig | None = None, encoder=None, seed: int = 0) -> "HyperLoRA":
+        """A fresh, untrained HyperLoRA for ``model`` (ΔW = 0 until trained)."""
+        config = config or HyperNetConfig(base_model=getattr(model, "name_or_path", DEFAULT_BASE))
+        encoder = encoder or ManifestoEncoder(config.encoder, config.max_manifesto_tokens)
+        torch.manual_seed(seed)
+        return cls(HyperNet(config, targets_of(model, config.module_types), encoder.dim), encoder)
+
+    def save_pretrained(self, out_dir, extra: dict | None = None, dtype: torch.dtype | None = None):
+        out_dir = save_checkpoint(self.hypernet, out_dir, extra=extra, dtype=dtype)
+        self.checkpoint_hash = file_hash(out_dir / WEIGHTS_FILE)
+        return out_dir
+
+    def check_base(self, model) -> None:
+        """Raise if ``model``'s target layers differ from those this hypernetwork writes for."""
+        try:
+            found = target_shape_hash(targets_of(model, self.config.module_types))
+        except ValueError:
+            found = "none"
+        if found != self.target_shape_hash:
+            raise HyperLoRAError(
+                f"this checkpoint was made for {self.config.base_model!r}; the given base has other target "
+                f"layers or shapes (shape hash {found} != {self.target_shape_hash})"
+            )
+
+    @torch.inference_mode()
+    def generate_adapter(self, text: str, strength: float = 1.0, allow_empty: bool = False) -> Adapter:
+        """Generate the adapter for one manifesto in a single forward pass.
+
+        Args:
+            text: the manifesto (values and rules in plain words).
+            strength: multiplies the LoRA scale (0 = the base model, 1 = as trained).
+            allow_empty: accept an empty manifesto (the evals' "empty" control).
+
+        Manifestos longer than the encoder window are chunked; the chunk adapters' differences from the empty
+        manifesto's adapter are summed onto it and truncated back to rank r by SVD (a note goes to stderr).
+        """
+        if not isinstance(text, str):
+            raise HyperLoRAError("the manifesto must be a string")
+        if not text.strip() and not allow_empty:
+            raise HyperLoRAError("the manifesto is empty")
+        if not 0 <= strength <= 10:
+            raise HyperLoRAError(f"strength must be within [0, 10], got {strength}")
+        start = time.perf_counter()
+        chunks = self.encoder.chunk(text.strip())
+        if len(chunks) > 1:
+            # The empty manifesto's adapter is the reference each chunk's effect is measured against.
+            chunks = chunks + self.encoder.chunk("")
+            print(
+                f"hyperlora: manifesto is {sum(len(c) - 2 for c in chunks)} tokens, over the encoder's "
+                f"{self.encoder.window}; generated {len(chunks) - 1} chunk adapters and merged them to rank "
+                f"{self.config.rank} by SVD",
+                file=sys.stderr,
+            )
+        features, mask = self.encoder.encode_ids(chunks)
+        generated = self.hypernet(features, mask)  # {name: (A (M, r, in), B (M, out, r))}
+        weights = {}
+        for name, (A, B) in generated.items():
+            if len(chunks) == 1:
+                weights[name] = (A[0].clone(), B[0].clone())
+            else:
+                # ΔW = ΔW_empty + Σ_c (ΔW_c − ΔW_empty): each chunk adds its own rules to the generic part.
+                k = len(chunks) - 1
+                pairs = [(A[c], B[c]) for c in range(k)] + [(A[k], B[k] * (1 - k))]
+                weights[name] = merge_to_rank(pairs, self.config.rank)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        return Adapter(
+            weights=weights,
+            rank=self.config.rank,
+            lora_alpha=self.config.alpha * strength,
+            base_model=self.config.base_model,
+            module_types=list(self.hypernet.types),
+            manifesto=text,
+            strength=strength,
+            provenance={
+                "checkpoint_hash": self.checkpoint_hash,
+                "target_shape_hash": self.target_shape_hash,
+                "generation_ms": round(elapsed_ms, 2),
+                "chunks": len(chunks) if len(chunks) == 1 else len(chunks) - 1,
+            },
+        )

@@ -1,0 +1,145 @@
+"""The hypernetwork: manifesto token features + target identity -> per-target LoRA factors A (r, in), B (out, r).
+
+One query per (layer, module type, rank row), the sum of learned layer-depth, module-type and rank-row
+embeddings, attends over the manifesto's tokens (Perceiver-style cross-attention, so separate rules stay
+separate) through a shared trunk. A per-module-type head then turns each rank row's latent into one row of A
+(``in`` numbers) and one column of B (``out`` numbers). A learned manifesto-independent "bias" adapter is added
+in factor space, so the rank stays r and the generic part of every adapter is explicit.
+
+ΔW = s·B·A is exactly zero at initialisation: the B head and the bias B start at zero, so step-0 logits are
+the base model's, while A starts random so that B receives gradient from the first step.
+"""
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import HyperNetConfig
+
+
+@dataclass(frozen=True)
+class Target:
+    """One adapted linear layer of the base model."""
+
+    name: str  # qualified module name, e.g. "model.layers.3.self_attn.q_proj"
+    layer: int
+    module_type: str
+    in_features: int
+    out_features: int
+
+
+def target_shape_hash(targets: list[Target]) -> str:
+    """A short hash of (name, in, out) for every target: tells whether a checkpoint fits a base model."""
+    spec = [[t.name, t.in_features, t.out_features] for t in targets]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+class _Block(nn.Module):
+    """Pre-norm cross-attention from queries to manifesto tokens, then an MLP; both residual."""
+
+    def __init__(self, d: int, n_heads: int, mult: int):
+        super().__init__()
+        self.norm_q = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, n_heads, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, mult * d), nn.GELU(), nn.Linear(mult * d, d))
+
+    def forward(self, h, memory, pad_mask):
+        q = self.norm_q(h)
+        h = h + self.attn(q, memory, memory, key_padding_mask=pad_mask, need_weights=False)[0]
+        return h + self.mlp(self.norm_mlp(h))
+
+
+class HyperNet(nn.Module):
+    """Maps encoded manifestos to one LoRA per target module.
+
+    Args:
+        config: hypernetwork shape (rank, widths, module types).
+        targets: the base model's adapted layers, in a fixed order.
+        encoder_dim: width of the manifesto encoder's token features.
+    """
+
+    def __init__(self, config: HyperNetConfig, targets: list[Target], encoder_dim: int):
+        super().__init__()
+        self.config, self.targets = config, list(targets)
+        d, r = config.d_model, config.rank
+        self.types = [t for t in config.module_types if any(x.module_type == t for x in targets)]
+        by_type = {t: [x for x in targets if x.module_type == t] for t in self.types}
+        self.shapes = {t: (xs[0].in_features, xs[0].out_features) for t, xs in by_type.items()}
+        for t, xs in by_type.items():
+            if any((x.in_features, x.out_features) != self.shapes[t] for x in xs):
+                raise ValueError(f"all {t} layers must share one shape to share a head")
+        self.names = {t: [x.name for x in xs] for t, xs in by_type.items()}
+        n_layers = max(x.layer for x in targets) + 1
+
+        self.feat_proj = nn.Sequential(nn.LayerNorm(encoder_dim), nn.Linear(encoder_dim, d))
+        self.layer_emb = nn.Embedding(n_layers, d)
+        self.type_emb = nn.Embedding(len(self.types), d)
+        self.rank_emb = nn.Embedding(r, d)
+        self.blocks = nn.ModuleList(_Block(d, config.n_heads, config.trunk_mult) for _ in range(config.n_trunk_layers))
+        self.out_norm = nn.LayerNorm(d)
+        self.head_A = nn.ModuleDict({t: nn.Linear(d, i, bias=False) for t, (i, o) in self.shapes.items()})
+        self.head_B = nn.ModuleDict({t: nn.Linear(d, o, bias=False) for t, (i, o) in self.shapes.items()})
+        self.bias_A = nn.ParameterDict(
+            {t: nn.Parameter(torch.empty(len(xs), r, self.shapes[t][0])) for t, xs in by_type.items()}
+        )
+        self.bias_B = nn.ParameterDict(
+            {t: nn.Parameter(torch.zeros(len(xs), self.shapes[t][1], r)) for t, xs in by_type.items()}
+        )
+        for t, xs in by_type.items():
+            self.register_buffer(f"layers_{t}", torch.tensor([x.layer for x in xs]), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for emb in (self.layer_emb, self.type_emb, self.rank_emb):
+            nn.init.normal_(emb.weight, std=0.02)
+        for t, (d_in, _) in self.shapes.items():
+            # PEFT's A init is uniform(±1/sqrt(in)); the generated part starts at the same scale as the bias.
+            bound = 1 / math.sqrt(d_in)
+            nn.init.uniform_(self.bias_A[t], -bound, bound)
+            nn.init.normal_(self.head_A[t].weight, std=bound / math.sqrt(3 * self.config.d_model))
+            nn.init.zeros_(self.head_B[t].weight)  # ΔW = 0 at step 0
+            nn.init.zeros_(self.bias_B[t])
+
+    def queries(self) -> torch.Tensor:
+        """(Q, d) learned queries, Q = Σ_types n_layers·r, ordered by type, then layer, then rank row."""
+        r = self.config.rank
+        rank = self.rank_emb.weight  # (r, d)
+        out = []
+        for i, t in enumerate(self.types):
+            layer = self.layer_emb(getattr(self, f"layers_{t}"))  # (n_t, d)
+            q = layer[:, None, :] + rank[None, :, :] + self.type_emb.weight[i]  # (n_t, r, d)
+            out.append(q.reshape(-1, q.shape[-1]))
+        assert sum(x.shape[0] for x in out) == sum(len(n) for n in self.names.values()) * r
+        return torch.cat(out)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Generate adapters for a batch of M manifestos.
+
+        Args:
+            features: (M, L, encoder_dim) manifesto token features.
+            mask: (M, L) bool, True on real tokens.
+
+        Returns:
+            ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A).
+        """
+        memory = self.feat_proj(features)  # (M, L, d)
+        h = self.queries().unsqueeze(0).expand(features.shape[0], -1, -1)  # (M, Q, d)
+        for block in self.blocks:
+            h = block(h, memory, ~mask)
+        h = self.out_norm(h)
+
+        r, adapters, start = self.config.rank, {}, 0
+        for t in self.types:
+            n = len(self.names[t])
+            h_t = h[:, start : start + n * r].unflatten(1, (n, r))  # (M, n_t, r, d)
+            start += n * r
+            A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
+            B = self.bias_B[t] + self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
+            for j, name in enumerate(self.names[t]):
+                adapters[name] = (A[:, j], B[:, j])
+        return adapters

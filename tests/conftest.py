@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny Llama models built from a config in code (nothing is downloaded).
+
+    .venv/bin/pytest tests/
+"""
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+TINY = dict(
+    vocab_size=96, hidden_size=40, intermediate_size=72, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+)
+
+
+def tiny_llama(seed: int = 0, **overrides) -> LlamaForCausalLM:
+    """A 2-layer Llama with odd widths (40, 72) so shape bugs show; eval mode, frozen."""
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(LlamaConfig(**{**TINY, **overrides}))
+    model.name_or_path = "tiny-llama"
+    return model.eval().requires_grad_(False)
+
+
+@pytest.fixture
+def tiny_model():
+    return tiny_llama()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from hyperlora.encoder import ManifestoEncoder
+
+    return ManifestoEncoder(window=32)  # a small window so chunking is exercised with short texts
+
+
+def randomize_B(hypernet, seed: int = 1, std: float = 0.05):
+    """Give an untrained hypernetwork non-zero B paths, so its adapters change the model."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for t in hypernet.types:
+            hypernet.head_B[t].weight.normal_(0, std, generator=g)
+            hypernet.bias_B[t].normal_(0, std, generator=g)
+    return hypernet

@@ -1,0 +1,116 @@
+"""CLI: generate-adapter end to end, and every bad input gives one line on stderr, exit 2, nothing left behind.
+
+    .venv/bin/pytest tests/test_cli.py
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from hyperlora import HyperLoRA, HyperNetConfig
+from hyperlora.cli import main
+from tests.conftest import tiny_llama
+
+MANIFESTO = "Be kind to everyone.\nAnswer in lowercase.\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, encoder):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    HyperLoRA.for_model(tiny_llama(), HyperNetConfig(base_model="tiny-llama", d_model=32), encoder=encoder) \
+        .save_pretrained(path)
+    return path
+
+
+def _fails(capsys, argv, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hyperlora: error:") and match in err[0], err
+    assert "Traceback" not in err[0]
+
+
+def test_generate_adapter_writes_a_peft_dir(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    assert main(["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(tmp_path / "a"),
+                 "--checkpoint", str(tiny_checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and " ms" in out
+    assert (tmp_path / "a" / "adapter_model.safetensors").exists()
+    assert (tmp_path / "a" / "manifesto.txt").read_text() == MANIFESTO
+
+
+def test_shipped_checkpoint_makes_an_adapter(tmp_path, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(MANIFESTO.encode())))
+    assert main(["generate-adapter", "--manifesto", "-", "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("content, match", [(b"", "is empty"), (b"  \n\t\n", "is empty"),
+                                            (b"caf\xe9 \xff", "not UTF-8")])
+def test_bad_manifesto_text(tmp_path, capsys, content, match):
+    (tmp_path / "m.txt").write_bytes(content)
+    _fails(capsys, ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(tmp_path / "a")], match)
+    assert not (tmp_path / "a").exists()
+
+
+def test_missing_manifesto_file(tmp_path, capsys):
+    _fails(capsys, ["generate-adapter", "--manifesto", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "a")],
+           "not found")
+    assert not (tmp_path / "a").exists()
+
+
+def test_existing_output_without_force_is_untouched(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    out = tmp_path / "a"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep")
+    argv = ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(out),
+            "--checkpoint", str(tiny_checkpoint)]
+    _fails(capsys, argv, "already exists")
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+    assert main(argv + ["--force"]) == 0
+    assert not (out / "precious.txt").exists()
+
+
+def test_checkpoint_for_another_base(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    _fails(capsys, ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(tmp_path / "a"),
+                    "--checkpoint", str(tiny_checkpoint), "--base", "smollm2-135m-instruct"], "shape hash")
+    assert not (tmp_path / "a").exists()
+
+
+def test_corrupt_checkpoint(tmp_path, capsys, tiny_checkpoint):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_checkpoint, bad)
+    weights = bad / "hypernet.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated download
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    _fails(capsys, ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(tmp_path / "a"),
+                    "--checkpoint", str(bad)], "corrupt")
+    assert not (tmp_path / "a").exists()
+
+
+def test_missing_checkpoint_dir(tmp_path, capsys):
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    _fails(capsys, ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--out", str(tmp_path / "a"),
+                    "--checkpoint", str(tmp_path / "nowhere")], "not found")
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    (tmp_path / "m.txt").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "hyperlora.cli", "generate-adapter", "--manifesto",
+                           str(tmp_path / "m.txt"), "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"hyperlora: error: manifesto {tmp_path / 'm.txt'} is empty"]
+
+
+def test_help_explains_every_verb():
+    proc = subprocess.run([sys.executable, "-m", "hyperlora.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for verb in ("generate-adapter", "generate"):
+        assert verb in proc.stdout
