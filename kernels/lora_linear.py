@@ -370,5 +370,8 @@ def batched_lora_linear_triton(
     """
     if lora_A.dtype != x.dtype or lora_B.dtype != x.dtype:
         raise ValueError(f"x, lora_A and lora_B must share a dtype, got {x.dtype}, {lora_A.dtype}, {lora_B.dtype}")
+    if not x.is_cuda and x.dtype == torch.bfloat16:
+        # numpy has no bfloat16: the interpreter returns garbage (rel. err ~1e9 measured) instead of failing
+        raise ValueError("the Triton interpreter cannot run bfloat16; use fp32 on CPU, or backend='torch'")
     y, _ = torch.ops.hyperlora.batched_lora_linear(x, weight, lora_A, lora_B, float(scaling), bias)
     return y

@@ -216,6 +216,14 @@ def test_triton_rejects_mixed_dtypes():
         )  # fmt: skip
 
 
+@needs_triton
+@pytest.mark.skipif(CUDA, reason="only the CPU interpreter lacks bfloat16")
+def test_interpreter_rejects_bf16():
+    args = {k: v.to(torch.bfloat16) for k, v in _bad().items()}
+    with pytest.raises(ValueError, match="bfloat16"):
+        batched_lora_linear(args["x"], args["weight"], args["lora_A"], args["lora_B"], 0.5, backend="triton")
+
+
 def test_triton_on_cpu_without_interpreter_raises(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     args = _bad()
