@@ -318,7 +318,8 @@ def _lora_linear_bwd(
 
 @_lora_linear_bwd.register_fake
 def _(grad_y, x, weight, lora_A, lora_B, s, scaling):
-    return torch.empty_like(x), torch.empty_like(lora_A), torch.empty_like(lora_B)
+    # contiguous like the real outputs (empty_like would copy the strides of a transposed x or an expanded A)
+    return x.new_empty(x.shape), lora_A.new_empty(lora_A.shape), lora_B.new_empty(lora_B.shape)
 
 
 def _setup_context(ctx, inputs, output):

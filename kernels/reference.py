@@ -18,6 +18,16 @@ def batched_lora_linear_torch(
     scaling: float,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
+    """y = x Wᵀ + bias + scaling · (x A_iᵀ) B_iᵀ in plain torch; autograd gives the gradients.
+
+    Args:
+        x: (N, T, in) activations.
+        weight: (out, in) base weight.
+        lora_A: (N, r, in) per-sequence down projections.
+        lora_B: (N, out, r) per-sequence up projections.
+        scaling: LoRA scale.
+        bias: optional (out,) base bias.
+    """
     y = F.linear(x, weight, bias)  # (N, T, out)
     s = torch.bmm(x, lora_A.transpose(1, 2))  # (N, T, r)
     return torch.baddbmm(y, s, lora_B.transpose(1, 2), alpha=scaling)  # (N, T, out)
