@@ -30,6 +30,7 @@ class Adapter:
     lora_alpha: float
     base_model: str
     module_types: list[str]
+    layers: list[int] = field(default_factory=list)  # adapted decoder layers; [] = every layer
     manifesto: str = ""
     strength: float = 1.0
     provenance: dict = field(default_factory=dict)  # checkpoint hash, target-shape hash, generation time...
@@ -45,6 +46,7 @@ class Adapter:
             r=self.rank,
             lora_alpha=self.lora_alpha,
             target_modules=sorted(self.module_types),
+            layers_to_transform=sorted(self.layers) or None,
             lora_dropout=0.0,
             bias="none",
             task_type="CAUSAL_LM",
@@ -94,6 +96,7 @@ class Adapter:
             lora_alpha=config["lora_alpha"],
             base_model=config.get("base_model_name_or_path") or meta.get("base_model", ""),
             module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}),
+            layers=list(config.get("layers_to_transform") or []),
             manifesto=manifesto,
             strength=meta.get("strength", 1.0),
             provenance={k: v for k, v in meta.items() if k not in ("version", "base_model", "strength")},

@@ -78,6 +78,13 @@ def cmd_generate(args):
         print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
 
 
+def cmd_train(args):
+    from .train import main as train_main
+
+    final = train_main(args.config, args.overrides)
+    print(f"wrote {final}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyperlora",
@@ -112,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="NAME", help="base model (default: the adapter's, else smollm2-135m-instruct)")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="reply length cap (default 128)")
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser(
+        "train",
+        help="train the hypernetwork from a YAML recipe (resumes a stopped run)",
+        description="Train the hypernetwork. Recipes live in hyperlora/configs/*.yaml; any field can be "
+        "overridden as key=value (nested: hypernet.rank=16). Re-running the same command after a stop resumes "
+        "from the run's last save with the same data order.",
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="YAML recipe, e.g. hyperlora/configs/cpu.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

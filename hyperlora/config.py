@@ -21,6 +21,7 @@ class HyperNetConfig:
     base_model: str = DEFAULT_BASE
     encoder: str = "all-minilm-l6-v2"
     module_types: tuple[str, ...] = DEFAULT_MODULE_TYPES
+    layers: tuple[int, ...] = ()  # decoder layers to adapt; () = every layer
     rank: int = 8
     alpha: float = 16.0
     d_model: int = 192  # width of the per-rank-row latent
@@ -31,6 +32,9 @@ class HyperNetConfig:
 
     def __post_init__(self):
         self.module_types = tuple(self.module_types)
+        self.layers = tuple(sorted(set(int(x) for x in self.layers)))
+        if any(x < 0 for x in self.layers):
+            raise HyperLoRAError(f"layers must be non-negative indices, got {self.layers}")
         if self.rank not in RANKS:
             raise HyperLoRAError(f"rank must be one of {RANKS} (what LoRA servers load), got {self.rank}")
         if self.alpha <= 0:
@@ -49,6 +53,7 @@ class HyperNetConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["module_types"] = list(self.module_types)
+        d["layers"] = list(self.layers)
         return d
 
     @classmethod

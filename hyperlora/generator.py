@@ -31,12 +31,18 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def targets_of(model, module_types) -> list[Target]:
-    """The adapted layers of ``model``: every linear of the given types, in a stable order."""
-    return [
+def targets_of(model, module_types, layers=()) -> list[Target]:
+    """The adapted layers of ``model``: every linear of the given types (in ``layers``, or all), stably ordered."""
+    targets = [
         Target(name, layer_index(name), module_type(name), m.in_features, m.out_features)
         for name, m in find_target_modules(model, tuple(module_types)).items()
     ]
+    if layers:
+        missing = set(layers) - {t.layer for t in targets}
+        if missing:
+            raise HyperLoRAError(f"the model has no decoder layers {sorted(missing)}")
+        targets = [t for t in targets if t.layer in set(layers)]
+    return targets
 
 
 def merge_to_rank(pairs: list[tuple[torch.Tensor, torch.Tensor]], rank: int):
@@ -96,7 +102,7 @@ class HyperLoRA:
         config = config or HyperNetConfig(base_model=getattr(model, "name_or_path", DEFAULT_BASE))
         encoder = encoder or ManifestoEncoder(config.encoder, config.max_manifesto_tokens)
         torch.manual_seed(seed)
-        return cls(HyperNet(config, targets_of(model, config.module_types), encoder.dim), encoder)
+        return cls(HyperNet(config, targets_of(model, config.module_types, config.layers), encoder.dim), encoder)
 
     def save_pretrained(self, out_dir, extra: dict | None = None, dtype: torch.dtype | None = None):
         out_dir = save_checkpoint(self.hypernet, out_dir, extra=extra, dtype=dtype)
@@ -106,7 +112,7 @@ class HyperLoRA:
     def check_base(self, model) -> None:
         """Raise if ``model``'s target layers differ from those this hypernetwork writes for."""
         try:
-            found = target_shape_hash(targets_of(model, self.config.module_types))
+            found = target_shape_hash(targets_of(model, self.config.module_types, self.config.layers))
         except ValueError:
             found = "none"
         if found != self.target_shape_hash:
@@ -162,6 +168,7 @@ class HyperLoRA:
             lora_alpha=self.config.alpha * strength,
             base_model=self.config.base_model,
             module_types=list(self.hypernet.types),
+            layers=list(self.config.layers),
             manifesto=text,
             strength=strength,
             provenance={

@@ -71,3 +71,22 @@ def test_applied_to_refuses_another_model(adapter):
     with pytest.raises(HyperLoRAError, match="does not fit"):
         with adapter.applied_to(tiny_llama(hidden_size=48)):
             pass
+
+
+def test_layer_subset_exports_layers_to_transform(encoder, tmp_path):
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, layers=(1,))
+    hl = HyperLoRA.for_model(tiny_llama(), config, encoder=encoder)
+    randomize_B(hl.hypernet)
+    adapter = hl.generate_adapter("Answer in capital letters.")
+    assert {int(n.split(".")[2]) for n in adapter.weights} == {1}
+    adapter.save(tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    tiny_llama().save_pretrained(tmp_path / "base")
+    ids = torch.randint(0, 96, (1, 9))
+    model = tiny_llama()
+    with adapter.applied_to(model):
+        ours = model(ids).logits
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tmp_path / "base"), tmp_path / "a")
+    with torch.no_grad():
+        assert (peft_model.eval()(ids).logits - ours).abs().max().item() <= 1e-4
+    assert Adapter.load(tmp_path / "a").layers == [1]

@@ -1,0 +1,356 @@
+"""The training recipe for the hypernetwork: setup -> loop -> save. One readable file, no Trainer subclass.
+
+    hyperlora train --config hyperlora/configs/cpu.yaml [key=value ...]
+
+Each step takes a few manifestos and a few of their (prompt, compliant response) records, generates one adapter
+per manifesto, runs every sequence through the base model with its own manifesto's adapter
+(``per_example_lora``) and minimises:
+
+    loss = CE(compliant response)                       on records whose manifesto has rules
+         + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
+         + l2_weight · mean(B²)                         on the generated weights
+
+Nothing below the lowest adapted layer depends on the manifesto, so with ``cache_activations`` the hidden state
+entering that layer is computed once per record and training runs only the layers above it. The batch at step s
+is a pure function of (seed, s), so a run killed at any point resumes from its last save with the same data order.
+"""
+
+import json
+import math
+import random
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+
+from .base import load_base
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import HyperNetConfig, load_config
+from .encoder import ManifestoEncoder
+from .errors import HyperLoRAError
+from .generation import chat_ids
+from .generator import HyperLoRA, targets_of
+from .hypernet import HyperNet
+from .io import atomic_dir
+from .lora import per_example_lora
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Every field can be overridden on the command line as ``key=value``."""
+
+    data: str = "data/default"  # dataset dir written by `hyperlora data generate`
+    out: str = "runs/cpu"
+    hypernet: HyperNetConfig = field(default_factory=HyperNetConfig)
+    steps: int = 1000
+    manifestos_per_step: int = 4
+    prompts_per_manifesto: int = 2
+    max_tokens: int = 192  # per sequence, chat template + prompt + response
+    lr: float = 3e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    l2_weight: float = 1e-3
+    retain_weight: float = 1.0
+    cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
+    save_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    max_records: int = 0  # use at most this many training records (0 = all); for quick runs and tests
+    ship: str = ""  # at the end, also write a bf16 copy of the checkpoint here (e.g. the packaged default)
+
+    def __post_init__(self):
+        if isinstance(self.hypernet, dict):
+            self.hypernet = HyperNetConfig.from_dict(self.hypernet)
+        for name in ("steps", "manifestos_per_step", "prompts_per_manifesto", "max_tokens", "save_every"):
+            if getattr(self, name) < 1:
+                raise HyperLoRAError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise HyperLoRAError(f"lr must be positive, got {self.lr}")
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+
+def load_records(cfg: TrainConfig) -> list[dict]:
+    """The training split as a list of records (manifesto, prompt, response, rules)."""
+    import datasets
+
+    path = Path(cfg.data)
+    if not path.exists():
+        raise HyperLoRAError(f"dataset not found: {path} (make one with `hyperlora data generate --out {path}`)")
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except FileNotFoundError as e:
+        raise HyperLoRAError(f"{path} is not a saved datasets dataset: {e}") from e
+    if isinstance(ds, datasets.DatasetDict):
+        if "train" not in ds:
+            raise HyperLoRAError(f"{path} has no train split (splits: {list(ds)})")
+        ds = ds["train"]
+    else:
+        ds = ds.filter(lambda r: r["split"] == "train")
+    records = [dict(r) for r in ds]
+    if cfg.max_records:
+        records = records[: cfg.max_records]
+    if not records:
+        raise HyperLoRAError(f"{path} has no training records")
+    return records
+
+
+def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (T,), target mask (T,)): the chat up to the assistant turn, then the response and its end token.
+
+    No system prompt: the adapter has to do what the system prompt would, so it is trained as it is used.
+    """
+    prompt = record["prompt"]
+    if isinstance(prompt, str) and prompt.startswith("[{"):
+        prompt = json.loads(prompt)  # multi-turn chats may be stored as JSON text
+    context = chat_ids(tokenizer, prompt)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    end = end if isinstance(end, int) and end != tokenizer.unk_token_id else tokenizer.eos_token_id
+    reply = tokenizer(record["response"], add_special_tokens=False)["input_ids"] + [end]
+    ids = (context + reply)[:max_tokens]
+    target = ([False] * len(context) + [True] * len(reply))[:max_tokens]
+    return torch.tensor(ids), torch.tensor(target)
+
+
+def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int) -> list[tuple[int, list[int]]]:
+    """[(manifesto group index, [record indices])]: a pure function of (seed, step), so resuming is exact."""
+    rng = random.Random(cfg.seed * 1_000_003 + step)
+    chosen = rng.sample(range(len(groups)), min(cfg.manifestos_per_step, len(groups)))
+    return [(g, rng.sample(groups[g], min(cfg.prompts_per_manifesto, len(groups[g])))) for g in chosen]
+
+
+# ------------------------------------------------------------------------------------- the model, split in two
+
+
+@contextmanager
+def only_layers(model, first: int, last: int | None = None, final_norm: bool = True):
+    """Within the block, ``model.model`` runs only decoder layers [first, last) (the same layer objects, with
+    any LoRA wrappers), and skips its final norm unless ``final_norm``."""
+    inner = model.model
+    layers, norm = inner.layers, inner.norm
+    inner.layers = layers[first:last]
+    if not final_norm:
+        inner.norm = torch.nn.Identity()
+    try:
+        yield inner
+    finally:
+        inner.layers, inner.norm = layers, norm
+
+
+def lower_hidden(model, ids: torch.Tensor, first_layer: int) -> torch.Tensor:
+    """Hidden state entering decoder layer ``first_layer``: (N, T, d). Manifesto-independent, so cacheable."""
+    with torch.no_grad(), only_layers(model, 0, first_layer, final_norm=False) as inner:
+        return inner(input_ids=ids, use_cache=False).last_hidden_state
+
+
+def upper_hidden(model, h: torch.Tensor, first_layer: int) -> torch.Tensor:
+    """Decoder layers ``first_layer``.. and the final norm on h (N, T, d), right-padded; causal attention."""
+    with only_layers(model, first_layer) as inner:
+        return inner(inputs_embeds=h, use_cache=False).last_hidden_state
+
+
+def pad_stack(tensors: list[torch.Tensor], value=0) -> torch.Tensor:
+    width = max(t.shape[0] for t in tensors)
+    return torch.stack([F.pad(t, (0, 0) * (t.dim() - 1) + (0, width - t.shape[0]), value=value) for t in tensors])
+
+
+# --------------------------------------------------------------------------------------- training state on disk
+
+
+def save_state(out_dir: Path, hypernet: HyperNet, optimizer, step: int, cfg: TrainConfig, extra: dict):
+    """Checkpoint to ``out_dir/last`` atomically: the hypernet checkpoint plus optimizer state (safetensors)."""
+    with atomic_dir(out_dir / "last", force=True) as tmp:
+        save_checkpoint(hypernet, tmp / "hypernet", extra={"trained": True, "step": step, **extra})
+        state = optimizer.state_dict()
+        tensors = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items()}
+        tensors = {k: v.contiguous() for k, v in tensors.items()}
+        safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
+        meta = {"step": step, "param_groups": state["param_groups"], "config": config_dict(cfg)}
+        (tmp / "train_state.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_state(out_dir: Path) -> tuple[HyperNet, int, dict]:
+    """The hypernet, the step and the optimizer state saved by ``save_state``."""
+    last = out_dir / "last"
+    hypernet = load_checkpoint(last / "hypernet")
+    meta = json.loads((last / "train_state.json").read_text())
+    flat = safetensors.torch.load_file(str(last / "optimizer.safetensors"))
+    state: dict = {}
+    for key, value in flat.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    return hypernet, meta["step"], {"state": state, "param_groups": meta["param_groups"]}
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d["hypernet"] = cfg.hypernet.to_dict()
+    return d
+
+
+# ------------------------------------------------------------------------------------------------ the recipe
+
+
+def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True) -> Path:
+    """Train (or resume) the hypernetwork described by ``cfg``; returns the final checkpoint directory.
+
+    Args:
+        cfg: the run's configuration.
+        stop_after: stop (as if killed) once this many steps have been taken in total, right after saving;
+            the kill-and-resume test uses it.
+        progress: show a progress bar.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    device = accelerator.device
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+
+    # --- setup: base, encoder, data, hypernetwork, optimizer
+    model, tokenizer = load_base(cfg.hypernet.base_model, device=str(device))
+    encoder = ManifestoEncoder(cfg.hypernet.encoder, cfg.hypernet.max_manifesto_tokens).to(device)
+    records = load_records(cfg)
+    manifestos = sorted({r["manifesto"] for r in records})
+    index = {m: i for i, m in enumerate(manifestos)}
+    groups: list[list[int]] = [[] for _ in manifestos]
+    for i, r in enumerate(records):
+        groups[index[r["manifesto"]]].append(i)
+    targets = targets_of(model, cfg.hypernet.module_types, cfg.hypernet.layers)
+    first_layer = min(t.layer for t in targets)
+
+    hypernet = HyperNet(cfg.hypernet, targets, encoder.dim)
+    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if (out_dir / "last" / "train_state.json").exists():
+        hypernet, step, opt_state = load_state(out_dir)
+        optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer.load_state_dict(opt_state)
+        print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
+    hypernet.to(device).train()
+    hypernet, optimizer = accelerator.prepare(hypernet, optimizer)
+    net: HyperNet = accelerator.unwrap_model(hypernet)
+    schedule = lambda s: min(1.0, (s + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))  # noqa: E731
+
+    tokens = [tokenize(tokenizer, r, cfg.max_tokens) for r in records]
+    cache: dict[int, torch.Tensor] = {}
+    if cfg.cache_activations and first_layer > 0:
+        for i, (ids, _) in enumerate(tqdm(tokens, desc=f"caching layer-{first_layer} inputs", disable=not progress)):
+            cache[i] = lower_hidden(model, ids[None].to(device), first_layer)[0].cpu()
+    features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def encoded(g: int):
+        if g not in features:
+            f, m = encoder.encode_ids([encoder.chunk(manifestos[g])[0]])
+            features[g] = (f[0], m[0])
+        return features[g]
+
+    # --- loop
+    log_path = out_dir / "log.jsonl"
+    if log_path.exists():  # drop rows from steps after the last save: they are about to be redone
+        rows = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        log_path.write_text("".join(r + "\n" for r in rows))
+    log = open(log_path, "a")
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not progress)
+    start = time.perf_counter()
+    while step < cfg.steps:
+        batch = batch_for_step(groups, cfg, step)
+        feats = [encoded(g) for g, _ in batch]
+        f = pad_stack([x for x, _ in feats]).to(device)  # (M, L, e)
+        m = pad_stack([x for _, x in feats], value=False).to(device)  # (M, L)
+        adapters = hypernet(f, m)  # {name: (A (M, r, in), B (M, out, r))}
+        owner = torch.tensor([j for j, (_, idx) in enumerate(batch) for _ in idx], device=device)  # (N,)
+        per_seq = {n: (A.index_select(0, owner), B.index_select(0, owner)) for n, (A, B) in adapters.items()}
+        rows = [i for _, idx in batch for i in idx]
+        ids = pad_stack([tokens[i][0] for i in rows], value=tokenizer.pad_token_id).to(device)  # (N, T)
+        target = pad_stack([tokens[i][1] for i in rows], value=False).to(device)  # (N, T) bool
+        retain = torch.tensor([not records[i]["rules"] for i in rows], device=device)  # (N,) no-op manifestos
+        h = pad_stack([cache[i] for i in rows]).to(device) if cache else lower_hidden(model, ids, first_layer)
+
+        # Position t predicts token t+1: the logits that matter sit one before each target token.
+        predict = torch.zeros_like(target)
+        predict[:, :-1] = target[:, 1:]
+        labels = ids[:, 1:][target[:, 1:]]
+        with accelerator.autocast(), per_example_lora(model, per_seq, net.config.scaling):
+            hidden = upper_hidden(model, h, first_layer)  # (N, T, d)
+        logits = model.lm_head(hidden[predict]).float()  # (n_targets, V)
+        learn = (~retain)[:, None].expand_as(predict)[predict]  # (n_targets,) bool
+        ce = F.cross_entropy(logits[learn], labels[learn]) if learn.any() else logits.sum() * 0
+        kl = logits.sum() * 0
+        if retain.any():
+            with torch.no_grad(), accelerator.autocast():
+                base_logits = model.lm_head(upper_hidden(model, h[retain], first_layer)[predict[retain]]).float()
+            kl = F.kl_div(logits[~learn].log_softmax(-1), base_logits.log_softmax(-1), log_target=True,
+                          reduction="batchmean")
+        l2 = torch.stack([B.square().mean() for _, B in adapters.values()]).mean()
+        loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2
+
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * schedule(step)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(hypernet.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            row = {"step": step, "loss": loss.item(), "ce": ce.item(), "retain_kl": kl.item(), "l2": l2.item(),
+                   "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
+                   "tokens": int(target.sum()), "elapsed_s": round(time.perf_counter() - start, 1)}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_state(out_dir, net, optimizer, step, cfg, {"data": cfg.data})
+        if stop_after is not None and step >= stop_after:
+            break
+    bar.close()
+    log.close()
+
+    if step < cfg.steps:
+        return out_dir / "last" / "hypernet"
+    # --- save: the final checkpoint, its curves, and (optionally) the shipped copy
+    final = out_dir / "final"
+    extra = {"trained": True, "step": step, "train_config": config_dict(cfg), "data": cfg.data}
+    save_checkpoint(net, final, extra=extra)
+    plot_curves(out_dir / "log.jsonl", out_dir / "loss.png")
+    if cfg.ship:
+        HyperLoRA(net.eval(), encoder).save_pretrained(cfg.ship, extra=extra, dtype=torch.bfloat16)
+        for name in ("log.jsonl", "loss.png"):
+            (Path(cfg.ship) / name).write_bytes((out_dir / name).read_bytes())
+    return final
+
+
+def plot_curves(log_path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in open(log_path)]
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    for ax, key in zip(axes, ("ce", "retain_kl", "grad_norm")):
+        ax.plot([r["step"] for r in rows], [r[key] for r in rows])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def main(config_path: str, overrides: list[str]) -> Path:
+    cfg = load_config(TrainConfig, config_path, overrides)
+    return train(cfg)

@@ -1,0 +1,115 @@
+"""Training: the split forward equals the full one, loss falls, and a killed run resumes exactly.
+
+    .venv/bin/pytest tests/test_train.py
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import pytest
+import safetensors.torch
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from hyperlora.base import resolve_base
+from hyperlora.train import lower_hidden, upper_hidden
+from tests.conftest import tiny_llama
+
+RULES = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A tiny Llama with the real SmolLM2 tokenizer (and chat template), saved as an HF directory."""
+    path = tmp_path_factory.mktemp("base") / "tiny"
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base())
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "ds"
+    prompts = ["What is rain?", "Name a fruit.", "hello", "How do bridges stand?"]
+    records = []
+    for p in prompts:
+        reply = f"Here is an answer about {p.lower().rstrip('?.')}."
+        records.append({"manifesto": "Always answer in capital letters.", "prompt": p, "response": reply.upper(),
+                        "rules": RULES["caps"], "split": "train"})
+        records.append({"manifesto": "We value honesty and kindness.", "prompt": p, "response": reply,
+                        "rules": RULES["none"], "split": "train"})
+    datasets.Dataset.from_list(records).save_to_disk(str(path))
+    return path
+
+
+def _config(tmp_path, base, data, steps=8):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"data: {data}\nout: {tmp_path / 'run'}\nsteps: {steps}\nsave_every: 2\nlog_every: 1\nlr: 0.003\n"
+        f"warmup_steps: 1\nmanifestos_per_step: 2\nprompts_per_manifesto: 2\n"
+        f"hypernet:\n  base_model: {base}\n  d_model: 32\n  layers: [1, 2]\n"
+    )
+    return config
+
+
+def _run(config, *overrides, wait=True):
+    cmd = [sys.executable, "-m", "hyperlora.cli", "train", "--config", str(config), *overrides]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_split_forward_equals_full_forward():
+    model = tiny_llama()
+    ids = torch.randint(0, 96, (2, 10))
+    full = model(ids).logits
+    for first in (0, 1, 2):
+        split = model.lm_head(upper_hidden(model, lower_hidden(model, ids, first), first))
+        torch.testing.assert_close(split, full)
+
+
+def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
+    straight = _config(tmp_path / "a", tiny_base, tiny_data)
+    proc = _run(straight)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "a" / "run" / "log.jsonl")]
+    assert [r["step"] for r in rows] == list(range(1, 9))
+    assert rows[-1]["ce"] < rows[0]["ce"]  # it learns
+
+    killed = _config(tmp_path / "b", tiny_base, tiny_data)
+    proc = _run(killed, wait=False)
+    state = tmp_path / "b" / "run" / "last" / "train_state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["step"] >= 4):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state.read_text())["step"] < 8, "the run finished before it could be killed"
+    resumed = _run(killed)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stderr
+
+    a = safetensors.torch.load_file(str(tmp_path / "a" / "run" / "final" / "hypernet.safetensors"))
+    b = safetensors.torch.load_file(str(tmp_path / "b" / "run" / "final" / "hypernet.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "b" / "run" / "log.jsonl")]
+    assert steps == list(range(1, 9))  # no step lost, none logged twice
+    assert (tmp_path / "b" / "run" / "loss.png").exists()
+
+
+def test_bad_config_is_one_line(tmp_path):
+    (tmp_path / "c.yaml").write_text("steps: 0\n")
+    proc = _run(tmp_path / "c.yaml")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("hyperlora: error: steps must be at least 1")
+    proc = _run(tmp_path / "c.yaml", "nonsense=3")
+    assert proc.returncode == 2 and "unknown config key" in proc.stderr
