@@ -68,7 +68,17 @@ def train_losses(backend: str) -> list[float]:
     return losses
 
 
-def test_triton_and_torch_backends_train_identically(monkeypatch):
+@pytest.fixture
+def one_thread():
+    # Tiny matmuls: on a busy shared CPU each multi-threaded op waits on a descheduled OpenMP thread, which made
+    # this test ~2x slower with 2 threads than with 1. Restored after the test.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_triton_and_torch_backends_train_identically(monkeypatch, one_thread):
     from hyperlora.kernels import lora_linear
 
     calls = []
