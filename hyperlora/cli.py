@@ -78,6 +78,16 @@ def cmd_generate(args):
         print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
 
 
+def cmd_data_generate(args):
+    from .data_gen.generate import format_summary, generate_dataset
+
+    try:
+        summary = generate_dataset(args.out, seed=args.seed, n_manifestos=args.n_manifestos, overwrite=args.force)
+    except ValueError as e:  # data_gen reports bad arguments as ValueError; it does not import the core's errors
+        raise HyperLoRAError(str(e)) from e
+    print(format_summary(summary))
+
+
 def cmd_train(args):
     from .train import main as train_main
 
@@ -119,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="NAME", help="base model (default: the adapter's, else smollm2-135m-instruct)")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="reply length cap (default 128)")
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser("data", help="synthetic manifesto -> behaviour data", description="Synthetic data.")
+    data_verbs = p.add_subparsers(dest="data_verb", metavar="VERB", required=True)
+    p = data_verbs.add_parser(
+        "generate",
+        help="write the manifesto -> behaviour dataset (train / test_paraphrase / test_combination / test_family)",
+        description="Generate the synthetic dataset: manifestos of 1-4 rules from 30+ families, prompts, compliant "
+        "targets checked by the rule verifiers, and held-out splits. Deterministic per seed.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset directory (HF datasets save_to_disk)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--n-manifestos", type=int, default=None, metavar="N", help="manifestos over all splits")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_data_generate)
 
     p = verbs.add_parser(
         "train",

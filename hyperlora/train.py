@@ -119,9 +119,10 @@ def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, to
     return torch.tensor(ids), torch.tensor(target)
 
 
-def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int) -> list[tuple[int, list[int]]]:
-    """[(manifesto group index, [record indices])]: a pure function of (seed, step), so resuming is exact."""
-    rng = random.Random(cfg.seed * 1_000_003 + step)
+def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0):
+    """[(manifesto group index, [record indices])]: a pure function of (seed, step, process), so resuming is
+    exact and each data-parallel process draws its own batch."""
+    rng = random.Random((cfg.seed * 1_000_003 + step) * 1009 + shard)
     chosen = rng.sample(range(len(groups)), min(cfg.manifestos_per_step, len(groups)))
     return [(g, rng.sample(groups[g], min(cfg.prompts_per_manifesto, len(groups[g])))) for g in chosen]
 
@@ -245,8 +246,14 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     tokens = [tokenize(tokenizer, r, cfg.max_tokens) for r in records]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
-        for i, (ids, _) in enumerate(tqdm(tokens, desc=f"caching layer-{first_layer} inputs", disable=not progress)):
-            cache[i] = lower_hidden(model, ids[None].to(device), first_layer)[0].cpu()
+        # Batches of similar length, right-padded: causal attention keeps pads from touching real positions.
+        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i][0]))
+        chunks = [order[k : k + 16] for k in range(0, len(order), 16)]
+        for rows in tqdm(chunks, desc=f"caching layer-{first_layer} inputs", disable=not progress):
+            ids = pad_stack([tokens[i][0] for i in rows], value=tokenizer.pad_token_id).to(device)
+            h = lower_hidden(model, ids, first_layer).cpu()
+            for j, i in enumerate(rows):
+                cache[i] = h[j, : len(tokens[i][0])].clone()
     features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def encoded(g: int):
@@ -264,7 +271,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not progress)
     start = time.perf_counter()
     while step < cfg.steps:
-        batch = batch_for_step(groups, cfg, step)
+        batch = batch_for_step(groups, cfg, step, accelerator.process_index)
         feats = [encoded(g) for g, _ in batch]
         f = pad_stack([x for x, _ in feats]).to(device)  # (M, L, e)
         m = pad_stack([x for _, x in feats], value=False).to(device)  # (M, L)
@@ -311,7 +318,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
-        if step % cfg.save_every == 0 or step == cfg.steps:
+        if (step % cfg.save_every == 0 or step == cfg.steps) and accelerator.is_main_process:
             save_state(out_dir, net, optimizer, step, cfg, {"data": cfg.data})
         if stop_after is not None and step >= stop_after:
             break

@@ -3,9 +3,17 @@
     .venv/bin/pytest tests/
 """
 
-import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+import os
+import shutil
+
+# Triton kernels run under the interpreter on machines without a GPU; it must be chosen before anything (here,
+# transformers) imports triton, or the kernels' helper functions get compiled for a GPU that isn't there.
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 TINY = dict(
     vocab_size=96, hidden_size=40, intermediate_size=72, num_hidden_layers=2, num_attention_heads=4,
