@@ -65,6 +65,8 @@ def cmd_generate(args):
     from .base import load_base
     from .generation import generate
 
+    if args.max_new_tokens < 1:
+        raise HyperLoRAError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     adapter = Adapter.load(args.adapter) if args.adapter else None
     base = args.base or (adapter.base_model if adapter and adapter.base_model else None)
     from .base import DEFAULT_BASE

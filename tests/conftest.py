@@ -13,7 +13,7 @@ if shutil.which("nvidia-smi") is None:
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 TINY = dict(
     vocab_size=96, hidden_size=40, intermediate_size=72, num_hidden_layers=2, num_attention_heads=4,
@@ -49,3 +49,18 @@ def randomize_B(hypernet, seed: int = 1, std: float = 0.05):
             hypernet.head_B[t].weight.normal_(0, std, generator=g)
             hypernet.bias_B[t].normal_(0, std, generator=g)
     return hypernet
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A tiny Llama with the real SmolLM2 tokenizer (and chat template), saved as an HF directory."""
+    path = tmp_path_factory.mktemp("base") / "tiny"
+    from hyperlora.base import resolve_base
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base())
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from transformers import AutoModelForCausalLM
 
 from hyperlora import HyperLoRA, HyperNetConfig
 from hyperlora.cli import main
-from tests.conftest import tiny_llama
+from tests.conftest import randomize_B, tiny_llama
 
 MANIFESTO = "Be kind to everyone.\nAnswer in lowercase.\n"
 
@@ -114,3 +115,18 @@ def test_help_explains_every_verb():
     assert proc.returncode == 0
     for verb in ("generate-adapter", "generate"):
         assert verb in proc.stdout
+
+
+def test_generate_with_and_without_adapter(tmp_path, capsys, tiny_base, encoder):
+    hl = HyperLoRA.for_model(AutoModelForCausalLM.from_pretrained(tiny_base), HyperNetConfig(d_model=32),
+                             encoder=encoder)
+    randomize_B(hl.hypernet, std=0.5)
+    hl.generate_adapter("Talk like a pirate.").save(tmp_path / "a")
+    argv = ["generate", "--prompt", "hello", "--base", str(tiny_base), "--max-new-tokens", "6"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main(argv + ["--adapter", str(tmp_path / "a")]) == 0
+    adapted = capsys.readouterr().out
+    assert plain.strip() and adapted.strip() and plain != adapted  # a random tiny model, but a real change
+    _fails(capsys, ["generate", "--prompt", "hi", "--adapter", str(tmp_path / "nope")], "not an adapter")
+    _fails(capsys, argv + ["--adapter", str(tmp_path / "a"), "--max-new-tokens", "0"], "max-new-tokens")

@@ -14,26 +14,11 @@ import datasets
 import pytest
 import safetensors.torch
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from hyperlora.base import resolve_base
 from hyperlora.train import lower_hidden, upper_hidden
 from tests.conftest import tiny_llama
 
 RULES = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    """A tiny Llama with the real SmolLM2 tokenizer (and chat template), saved as an HF directory."""
-    path = tmp_path_factory.mktemp("base") / "tiny"
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base())
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")
