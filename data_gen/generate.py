@@ -40,10 +40,11 @@ from itertools import combinations
 from pathlib import Path
 
 from . import manifestos as M
+from .families import SLANG
 from .prompts import prompt_bank
 from .responses import DEFAULT_RESPONSES_PATH, clean_response, load_base_responses
 from .rules import compatible, families, get_family, make_target, normalize_rules
-from .text import WORD_RE
+from .text import WORD_RE, has_contraction, has_word
 from .verifiers import verify
 
 GENERATOR_VERSION = "1.0.0"
@@ -159,7 +160,10 @@ def _params_compatible(choices) -> bool:
         for v in c.params.values():
             if isinstance(v, str):
                 strings.append(v.lower())
-    return not any(w in s.split() for w in forbidden for s in strings)
+    if any(has_word(s, w) for w in forbidden for s in strings):
+        return False
+    # Verbatim phrases (greetings, start/end phrases) cannot be made formal without breaking their own rule.
+    return "formal" not in by or not any(has_contraction(s) or any(has_word(s, w) for w in SLANG) for s in strings)
 
 
 class _PromptPool:
@@ -266,6 +270,7 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
         n_noop = round(NOOP_FRACTION * sizes[split]) if split == "train" else 0
         made = 0
         attempts = 0
+        partner_prompts = []
         while made < sizes[split]:
             attempts += 1
             if attempts > 50 * sizes[split] + 100:
@@ -280,12 +285,25 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
             seen_manifestos[mid] = split
             rules = normalize_rules([{"id": c.family_id, "params": c.params} for c in choices])
             ids = [c.family_id for c in choices]
-            for kind in _prompt_kinds(ids, srng, PROMPTS_PER_MANIFESTO):
+            # Manifestos come in contrast pairs: the second of a pair answers the first one's ordinary prompts
+            # (plus prompts its own value rules need), so the same prompt has different targets under different
+            # manifestos and an adapter that ignores its manifesto cannot fit both.
+            kinds = _prompt_kinds(ids, srng, PROMPTS_PER_MANIFESTO)
+            n_rule_kinds = sum(k in ("harmful", "bad_news", "insult_bait") for k in kinds[: -1])
+            partner = [q for q in partner_prompts if q.kind != "harmful"] if made % 2 == 1 else []
+            slots = [("kind", k) for k in kinds[:n_rule_kinds]]
+            slots += [("prompt", q) for q in partner[: PROMPTS_PER_MANIFESTO - n_rule_kinds]]
+            slots += [("kind", k) for k in kinds[len(slots):]]
+            used = []
+            for how, what in slots:
                 for _try in range(4):
-                    p = pool.next(kind)
+                    if how == "prompt" and _try == 0:
+                        p = what
+                    else:
+                        p = pool.next(what if how == "kind" else what.kind)
                     if p is None:
                         break
-                    if p.kind == "harmful" and "refuse_harm" not in ids:
+                    if (p.kind == "harmful" and "refuse_harm" not in ids) or p in used:
                         continue
                     plain = plain_of[p.id]
                     if rules:
@@ -316,7 +334,9 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
                         "is_noop": not rules,
                         "base_model": base_model,
                     })
+                    used.append(p)
                     break
+            partner_prompts = used if made % 2 == 0 else []
             made += 1
             bar.update(1)
     bar.close()
