@@ -1062,7 +1062,9 @@ register(
         check=_check_repeat,
         apply=lambda d, p, ctx: setattr(d, "head", ctx.prompt_text.strip()),
         stage=60,
-        conflicts=frozenset({"start_phrase", "title", "quote", "json", "code_block", "no_commas", "no_digits"}),
+        # Echoing the prompt would echo its gloom words or insults, which rosy / no_insults forbid verbatim.
+        conflicts=frozenset({"start_phrase", "title", "quote", "json", "code_block", "no_commas", "no_digits", "rosy",
+                             "no_insults"}),
     )
 )
 

@@ -410,7 +410,8 @@ def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = Non
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"--out {out} already exists and is not empty; remove it or choose another directory")
+        raise ValueError(f"--out {out} already exists and is not empty; remove it, choose another directory, "
+                         "or replace it (--force, overwrite=True)")
 
     records, dropped, plan = build_records(seed, n_manifestos, progress)
     checks = check_splits(records, plan)

@@ -114,7 +114,7 @@ CONTRACT = [
     ("that is", "that's"), ("there is", "there's"), ("here is", "here's"), ("do not", "don't"),
     ("does not", "doesn't"), ("did not", "didn't"), ("cannot", "can't"), ("can not", "can't"),
     ("will not", "won't"), ("would not", "wouldn't"), ("should not", "shouldn't"), ("is not", "isn't"),
-    ("are not", "aren't"), ("I have", "I've"), ("I will", "I'll"), ("you will", "you'll"), ("let us", "let's"),
+    ("are not", "aren't"), ("I will", "I'll"), ("you will", "you'll"), ("let us", "let's"),
 ]
 
 
