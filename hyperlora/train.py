@@ -15,6 +15,7 @@ entering that layer is computed once per record and training runs only the layer
 is a pure function of (seed, s), so a run killed at any point resumes from its last save with the same data order.
 """
 
+import hashlib
 import json
 import math
 import random
@@ -157,6 +158,34 @@ def upper_hidden(model, h: torch.Tensor, first_layer: int) -> torch.Tensor:
         return inner(inputs_embeds=h, use_cache=False).last_hidden_state
 
 
+def activation_cache(model, tokenizer, tokens, first_layer: int, out_dir: Path, device, progress: bool):
+    """{record index: hidden state entering ``first_layer`` (T_i, d)}, computed once and kept in ``out_dir``
+    (keyed by a hash of the token ids), so a resumed run does not pay for it again."""
+    from tqdm.auto import tqdm
+
+    digest = hashlib.sha256(str(first_layer).encode())
+    for ids, _ in tokens:
+        digest.update(ids.numpy().tobytes())
+    key = digest.hexdigest()[:16]
+    path = out_dir / f"activations-{key}.safetensors"
+    if path.exists():
+        flat = safetensors.torch.load_file(str(path))
+        return {int(k): v for k, v in flat.items()}
+    cache = {}
+    # Batches of similar length, right-padded: causal attention keeps pads from touching real positions.
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i][0]))
+    chunks = [order[k : k + 16] for k in range(0, len(order), 16)]
+    for rows in tqdm(chunks, desc=f"caching layer-{first_layer} inputs", disable=not progress):
+        ids = pad_stack([tokens[i][0] for i in rows], value=tokenizer.pad_token_id).to(device)
+        h = lower_hidden(model, ids, first_layer).cpu()
+        for j, i in enumerate(rows):
+            cache[i] = h[j, : len(tokens[i][0])].clone()
+    tmp = path.with_suffix(".tmp")
+    safetensors.torch.save_file({str(k): v for k, v in cache.items()}, str(tmp))
+    tmp.rename(path)  # complete or absent, never half-written
+    return cache
+
+
 def pad_stack(tensors: list[torch.Tensor], value=0) -> torch.Tensor:
     width = max(t.shape[0] for t in tensors)
     return torch.stack([F.pad(t, (0, 0) * (t.dim() - 1) + (0, width - t.shape[0]), value=value) for t in tensors])
@@ -246,14 +275,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     tokens = [tokenize(tokenizer, r, cfg.max_tokens) for r in records]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
-        # Batches of similar length, right-padded: causal attention keeps pads from touching real positions.
-        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i][0]))
-        chunks = [order[k : k + 16] for k in range(0, len(order), 16)]
-        for rows in tqdm(chunks, desc=f"caching layer-{first_layer} inputs", disable=not progress):
-            ids = pad_stack([tokens[i][0] for i in rows], value=tokenizer.pad_token_id).to(device)
-            h = lower_hidden(model, ids, first_layer).cpu()
-            for j, i in enumerate(rows):
-                cache[i] = h[j, : len(tokens[i][0])].clone()
+        cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress)
     features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def encoded(g: int):

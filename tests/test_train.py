@@ -90,6 +90,7 @@ def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
     steps = [json.loads(line)["step"] for line in open(tmp_path / "b" / "run" / "log.jsonl")]
     assert steps == list(range(1, 9))  # no step lost, none logged twice
     assert (tmp_path / "b" / "run" / "loss.png").exists()
+    assert len(list((tmp_path / "b" / "run").glob("activations-*.safetensors"))) == 1  # computed once, reused
 
 
 def test_bad_config_is_one_line(tmp_path):
