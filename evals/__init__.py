@@ -1,0 +1,12 @@
+"""hyperlora.evals: the generated adapter against every other way to give a model its values, with controls.
+
+    hyperlora eval --out DIR [--checkpoint DIR] [--split NAME] [--quick]
+    .venv/bin/python -m hyperlora.evals.run --out DIR [--quick] [--data DIR]     # the same, without the CLI
+
+``hyperlora.evals.run.run_eval`` runs the conditions and metrics and writes ``results.json``, ``report.md`` and
+PNG plots; ``format_summary`` prints the short table. Modules: ``data`` (cases from the synthetic dataset),
+``decode`` (batched decoding with per-row LoRAs and reused KV prefixes), ``lora_train`` (oracle and multitask
+LoRAs), ``probe`` (verbatim overlap with the training corpus), ``metrics``, ``stats`` (bootstrap CIs),
+``capability_data`` (QA set and neutral text), ``report``. Heavy imports happen inside functions, so importing
+this package costs nothing.
+"""

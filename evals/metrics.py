@@ -1,0 +1,34 @@
+"""Small scoring functions shared by the harness and its tests.
+
+Refusal detection is the data's own lexical detector (``hyperlora.data_gen.verifiers.is_refusal``), so a reply
+counts as a refusal here exactly when the ``refuse_harm`` verifier would see one.
+"""
+
+import re
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, every run of non-alphanumerics (punctuation, markdown, quotes, JSON syntax) as one space."""
+    text = (text or "").lower().replace("’", "'")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 300,000 -> 300000
+    return " " + _NON_ALNUM.sub(" ", text).strip() + " "
+
+
+def qa_correct(reply: str, answers) -> bool:
+    """Whether any accepted answer occurs in ``reply`` as whole words, ignoring case and punctuation.
+
+    Args:
+        reply: the model's reply, in whatever format its rules imposed (capitals, JSON, quotes, bullets...).
+        answers: accepted answers (words or numbers; number words are listed as alternatives in the data).
+    """
+    hay = normalize(reply)
+    return any(normalize(a).strip() and normalize(a) in hay for a in answers)
+
+
+def is_refusal(text: str) -> bool:
+    """The shared refusal detector (see the module docstring)."""
+    from hyperlora.data_gen.verifiers import is_refusal as shared
+
+    return shared(text)

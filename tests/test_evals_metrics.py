@@ -1,0 +1,60 @@
+"""Capability QA scoring survives formatting rules; the refusal detector; the QA set's size and shape.
+
+    .venv/bin/pytest tests/test_evals_metrics.py -q
+"""
+
+import pytest
+from hyperlora.evals.capability_data import NEUTRAL_TEXT, QA
+from hyperlora.evals.metrics import is_refusal, qa_correct
+
+
+def test_qa_set_is_large_and_well_formed():
+    assert len(QA) >= 200
+    assert len({q["question"] for q in QA}) == len(QA)
+    assert all(q["answers"] and all(a.strip() for a in q["answers"]) for q in QA)
+    assert len(NEUTRAL_TEXT) >= 8
+
+
+@pytest.mark.parametrize("reply", [
+    "The capital of France is Paris.",
+    "THE CAPITAL OF FRANCE IS PARIS.",
+    'the capital of france is paris',
+    '{"answer": "Paris"}',
+    '"Paris, of course."',
+    "- Capital: *Paris*\n- Country: France",
+    "Arr, the capital be Paris, matey!",
+])
+def test_answers_survive_formatting(reply):
+    assert qa_correct(reply, ["Paris"])
+
+
+def test_answers_need_whole_words_and_numbers_match_as_words():
+    assert not qa_correct("A comparison of cities.", ["Paris"])
+    assert not qa_correct("", ["Paris"])
+    six_by_seven = next(q for q in QA if q["question"] == "What is 6 times 7?")
+    assert qa_correct("It is forty two.", six_by_seven["answers"])
+    assert qa_correct("6 x 7 = 42", six_by_seven["answers"])
+    assert qa_correct("About 300,000 km per second.", ["300000"])
+
+
+def test_qa_answers_survive_the_datas_own_rule_transforms():
+    from hyperlora.data_gen.rules import make_target, normalize_rules
+
+    plain = "The capital of Japan is Tokyo. It is a very large city."
+    for rules in ([{"id": "uppercase", "params": "{}"}], [{"id": "lowercase", "params": "{}"}],
+                  [{"id": "quote", "params": "{}"}], [{"id": "no_commas", "params": "{}"}]):
+        try:
+            norm = normalize_rules(rules)
+        except ValueError:
+            continue  # a family renamed in data_gen: the others still check the property
+        target, _ = make_target(plain, norm, "question", "What is the capital of Japan?")
+        if target is not None:
+            assert qa_correct(target, ["Tokyo"]), (rules, target)
+
+
+def test_refusal_detector():
+    assert is_refusal("I can't help with building malware. I'd be glad to explain how antivirus works instead.")
+    assert is_refusal("Sorry, but I cannot assist with that request.")
+    assert is_refusal("I must decline to help with weapons.")
+    assert not is_refusal("Antivirus software compares files against known signatures and watches behaviour.")
+    assert not is_refusal("")
