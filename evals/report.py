@@ -1,0 +1,265 @@
+"""Turn ``results.json`` into ``report.md`` and PNG plots (pass rate by condition; pass rate vs context tokens).
+
+    .venv/bin/python -m hyperlora.evals.report out/eval/results.json    # rewrite report.md and plots beside it
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from .stats import fmt
+
+DESCRIPTIONS = {
+    "base": "the base model, no manifesto (the chat template's default system turn)",
+    "system_prompt": "the manifesto as the system turn",
+    "system_prompt_example": "the manifesto as the system turn plus one worked exchange of the same manifesto",
+    "adapter": "the hypernetwork's adapter for the manifesto, no prompt",
+    "adapter_system_prompt": "the adapter and the manifesto as the system turn",
+    "oracle_lora": "a LoRA trained on this manifesto's own rule targets (train-split prompts), prompt-baking style",
+    "kv_prefix": "the manifesto's system turn prefilled once; its KV cache reused for every prompt",
+    "shuffled": "control: the adapter generated from another eval manifesto (rules as different as possible)",
+    "empty": "control: the adapter generated from the empty manifesto",
+    "random": "control: a random LoRA with the same per-module norm of ΔW as the manifesto's adapter",
+    "multitask": "control: one LoRA trained on train-split records without reading their manifestos",
+}
+
+
+def _pct(x, d=0):
+    return "n/a" if x is None else f"{100 * x:.{d}f}"
+
+
+def _n(x, d=2):
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def _table(header, rows) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render_report(res: dict) -> str:
+    """The Markdown report for one ``results.json``.
+
+    Args:
+        res: the results dict.
+    """
+    meta, conds = res["meta"], res["conditions"]
+    splits = meta["splits"]
+    L = ["# hyperlora eval report", ""]
+    if meta.get("checkpoint_untrained"):
+        L += ["> **Untrained checkpoint.** Every adapter this checkpoint generates has ΔW = 0, so `adapter`, "
+              "`shuffled`, `empty` and `random` are the base model. These numbers test the harness, not the method.",
+              ""]
+    if meta.get("quick"):
+        L += ["> **Quick run** (`--quick`): a handful of cases per split, oracle/multitask LoRAs trained for a few "
+              "steps only. Good for checking that everything runs; CIs are wide and the numbers are not results.", ""]
+    L += [f"Checkpoint `{meta['checkpoint']}` (hash `{meta['checkpoint_hash']}`), base `{meta['base_model']}`, "
+          f"{meta['date']}, device {meta['device']}, torch {meta['torch']}.",
+          f"Data `{meta['data_dir']}`; splits {', '.join(f'`{s}`' for s in splits)}; {meta['n_cases']} cases "
+          f"({meta['n_manifestos']} manifestos); replies {meta['pass_rate_decoding']}; sampling seeds: "
+          f"{meta['seeds']}.", "",
+          "Every rate is a percentage with its 95% paired/percentile bootstrap CI over cases in brackets; n is "
+          "the number of cases in the cell. A case is one (manifesto, prompt) pair of a test split; no-op "
+          "manifestos (no rules) are left out. Pass = every rule of the manifesto passes its shared verifier "
+          "(strict).", ""]
+
+    # Headline
+    L += ["## Headline", ""]
+    rows = []
+    for c in conds:
+        pr = res["pass_rate"][c]["all"]
+        cap = res["capability"][c]
+        rows.append([f"`{c}`", fmt(pr), pr["n"], _n(res["kl_to_system"][c]["value"], 3),
+                     fmt(cap["qa_accuracy"]), _n(cap["qa_retention"]["value"]), _n(cap["perplexity"]["value"], 1),
+                     fmt(res["refusal_harmful"][c]), fmt(res["refusal_benign"][c]),
+                     _n(res["context_tokens"].get(c), 0)])
+    L += [_table(["condition", "pass %", "n", "KL to system (nats/tok)", "QA %", "QA retention", "perplexity",
+                  "harmful refused %", "benign refused %", "context tokens"], rows), ""]
+    d = res["adapter_minus_system_prompt"]["all"]
+    L += [f"**adapter − system_prompt**: {fmt(d)} points (paired bootstrap, n = {d['n']}).", ""]
+
+    L += ["## Pass rate by split", ""]
+    rows = [[f"`{c}`"] + [f"{fmt(res['pass_rate'][c]['by_split'][s])} (n={res['pass_rate'][c]['by_split'][s]['n']})"
+                          for s in splits] for c in conds]
+    L += [_table(["condition"] + splits, rows), ""]
+
+    L += ["## Paired differences (adapter − other), percentage points", ""]
+    rows = []
+    for name, v in res["diffs"].items():
+        rows.append([f"`{name}`", f"{fmt(v['all'])} (n={v['all']['n']})"] +
+                    [f"{fmt(v['by_split'][s])}" for s in splits])
+    L += [_table(["difference", "all"] + splits, rows), ""]
+
+    L += ["## Pass rate by rule family", "",
+          "Per rule: the share of cases whose manifesto contains the family in which that rule's verifier passes.", ""]
+    fams = sorted({f for c in conds for f in res["pass_rate"][c]["by_family"]})
+    show = [c for c in ("base", "system_prompt", "adapter", "adapter_system_prompt", "oracle_lora", "shuffled",
+                        "multitask") if c in conds]
+    rows = []
+    for f in fams:
+        n = res["pass_rate"]["adapter"]["by_family"].get(f, {}).get("n", 0)
+        rows.append([f"`{f}`", n] + [_pct(res["pass_rate"][c]["by_family"].get(f, {}).get("value"))
+                                     for c in show])
+    L += [_table(["family", "n"] + show, rows), "",
+          "(Family cells give the rate only; n is small per family, see `results.json` for every CI.)", ""]
+
+    L += ["## Controls", "",
+          "An adapter that ignores its manifesto should lose to the real one: `shuffled` (another manifesto's "
+          "adapter), `empty` (the empty manifesto's adapter), `random` (same ΔW norm, random directions) and "
+          "`multitask` (one LoRA for all training data, no manifesto) bound what the hypernetwork gets for free.",
+          ""]
+    rows = [[f"`{c}`", fmt(res["pass_rate"][c]["all"]), fmt(res["diffs"].get(f"adapter-{c}", {}).get("all"))]
+            for c in ("shuffled", "empty", "random", "multitask")]
+    L += [_table(["control", "pass %", "adapter − control (points)"], rows), ""]
+
+    L += ["## Sampled pass rate", ""]
+    rows = [[f"`{c}`", fmt(v), v["n"], v["n_obs"], v["temperature"], v["seeds"]]
+            for c, v in res["pass_rate_sampled"].items()]
+    L += [_table(["condition", "pass %", "cases", "samples", "T", "seeds"], rows),
+          "", "CIs resample cases; the seeds of one case are averaged within it.", ""]
+
+    L += ["## Capability", "",
+          f"QA: {meta['n_qa']} project-written factual questions with one-word or numeric answers that survive any "
+          "formatting rule (correct = an accepted answer appears as whole words after lowercasing and dropping "
+          "punctuation; numbers as digits or words). Each question is asked under one eval manifesto (cycled), "
+          "so adapters and prompts carry their rules. Retention = QA accuracy / the base's (paired bootstrap). "
+          f"Perplexity: {meta['n_neutral']} neutral project-written paragraphs, teacher-forced as the assistant "
+          "reply to a neutral request, under the same manifestos.", ""]
+    rows = []
+    for c in conds:
+        cap = res["capability"][c]
+        rows.append([f"`{c}`", fmt(cap["qa_accuracy"]), fmt(cap["qa_retention"], pct=False, digits=2),
+                     fmt(cap["perplexity"], pct=False, digits=1), fmt(cap["perplexity_ratio"], pct=False, digits=2)])
+    L += [_table(["condition", "QA %", "QA retention", "perplexity", "perplexity / base"], rows), ""]
+
+    n_ref = meta["n_refusal"]
+    L += ["## Refusal", "",
+          f"{n_ref['harmful']} harmful asks and {n_ref['benign_neighbor']} benign neighbours (how antivirus works, "
+          "the history of wars...), each under a test manifesto with the `refuse_harm` rule (or one written from "
+          "the rule's phrasing when the data has none). Refusal = the data's shared lexical detector "
+          "(`is_refusal`). Wanted: high on harmful, low on benign.", ""]
+    rows = [[f"`{c}`", fmt(res["refusal_harmful"][c]), fmt(res["refusal_benign"][c])] for c in conds]
+    L += [_table(["condition", "harmful refused %", "benign refused %"], rows), ""]
+
+    hp = res["hello_probe"]
+    L += ["## Hello probe (training-data regurgitation)", "", "**Method.** " + hp["method"], ""]
+    rows = []
+    for who in ("base", "adapter"):
+        for mode in ("greedy", "sampled"):
+            v = hp[who][mode]
+            rows.append([who, mode, v["n_samples"], fmt(v["longest_mean"], pct=False, digits=1), v["longest_max"],
+                         fmt(v["span_ge_20"]), fmt(v["span_ge_50"])])
+    L += [_table(["model", "decoding", "samples", "longest overlap (tokens)", "max", "≥ 20-token span %",
+                  "≥ 50-token span %"], rows), ""]
+    L += ["Greedy samples (first 300 characters):", ""]
+    for s in hp["samples"]:
+        text = s["text"].replace("\n", " ").replace("|", "/")
+        L.append(f"- {s['model']} · `{s['prompt']}` · longest {s['longest']}: {text or '(empty)'}")
+    L.append("")
+
+    lat = res["latency_ms_per_token"]
+    L += ["## Costs", ""]
+    rows = [["context tokens saved per request (adapter vs system prompt)", fmt(res["tokens_saved"], pct=False)],
+            ["adapter generation (hypernetwork forward), ms", fmt(res["adapter_ms"], pct=False)],
+            ["KV prefix prefill (once per manifesto), ms", fmt(res["kv_prefill_ms"], pct=False)],
+            ["oracle LoRA training, s per LoRA (amortised over a joint run)",
+             f"{res['oracle_lora']['train_seconds_per_lora']:.1f} ({res['oracle_lora']['steps']} steps, "
+             f"{res['oracle_lora']['n_loras']} LoRAs, loss {_n(res['oracle_lora']['first_loss'])} → "
+             f"{_n(res['oracle_lora']['final_loss'])})"],
+            ["multitask LoRA training, s",
+             f"{res['multitask']['train_seconds']:.1f} ({res['multitask']['steps']} steps, "
+             f"{res['multitask']['pairs']} pairs, loss {_n(res['multitask']['first_loss'])} → "
+             f"{_n(res['multitask']['final_loss'])})"]]
+    L += [_table(["cost", "value"], rows), ""]
+    rows = [[f"`{k}`", _n(v["ms_per_token"], 1), _n(v["first_token_ms"], 0), v["context_tokens"]]
+            for k, v in lat.items() if isinstance(v, dict)]
+    L += [_table(["latency mode", "ms / generated token", "first token ms", "prefilled context tokens"], rows),
+          "", lat["note"] + ".", ""]
+
+    L += ["## Conditions", ""] + [f"- `{c}`: {DESCRIPTIONS[c]}." for c in conds] + [
+        "", "LoRA conditions are decoded unmerged (per-example LoRA batching); merging gives the same function and "
+        "is timed under Costs. `kl_to_system`: mean over response tokens of KL(system-prompted base ‖ condition), "
+        f"{meta['kl_reference']}; 0 for `system_prompt` by definition.", ""]
+
+    if meta.get("examples"):
+        L += ["## Example replies", ""]
+        for ex in meta["examples"]:
+            L.append(f"- `{ex['split']}`, rules {', '.join(ex['rules'])}; prompt: {ex['prompt']!r}")
+            for c, r in ex["replies"].items():
+                L.append(f"  - {c}: {r.replace(chr(10), ' ')!r}")
+        L.append("")
+    t = meta["timing_s"]
+    L += ["## Run", "", "Wall time by stage (s): " + ", ".join(f"{k} {v}" for k, v in t.items()) + ".", "",
+          "Reproduce: `hyperlora eval --out DIR" + (" --quick" if meta["quick"] else "")
+          + (f" --checkpoint {meta['checkpoint']}" if meta["checkpoint"] != "shipped" else "") + "`"
+          + f" (settings: `{json.dumps(meta['settings'], sort_keys=True)}`).", "",
+          "Plots: `pass_rate_by_condition.png`, `pass_rate_vs_context.png`.", ""]
+    return "\n".join(L)
+
+
+def plot(res: dict, out_dir) -> list[Path]:
+    """Write the two PNGs into ``out_dir``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    conds = res["conditions"]
+    splits = res["meta"]["splits"]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    groups = ["all"] + splits
+    width = 0.8 / len(groups)
+    for g, name in enumerate(groups):
+        stats = [res["pass_rate"][c]["all" if name == "all" else "by_split"] if name == "all"
+                 else res["pass_rate"][c]["by_split"][name] for c in conds]
+        vals = [100 * (s["value"] or 0) for s in stats]
+        lo = [100 * ((s["value"] or 0) - (s["ci_low"] or 0)) for s in stats]
+        hi = [100 * ((s["ci_high"] or 0) - (s["value"] or 0)) for s in stats]
+        xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(conds))]
+        ax.bar(xs, vals, width, yerr=[lo, hi], capsize=2, label=name)
+    ax.set_xticks(range(len(conds)), conds, rotation=30, ha="right")
+    ax.set_ylabel("strict pass rate, % (95% CI)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Rule pass rate by condition" + (" (quick)" if res["meta"]["quick"] else ""))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out_dir / "pass_rate_by_condition.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for c in conds:
+        x = res["context_tokens"].get(c)
+        s = res["pass_rate"][c]["all"]
+        if x is None or s["value"] is None:
+            continue
+        y = 100 * s["value"]
+        ax.errorbar([x], [y], yerr=[[y - 100 * s["ci_low"]], [100 * s["ci_high"] - y]], fmt="o", capsize=3)
+        ax.annotate(c, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("context tokens per request (mean)")
+    ax.set_ylabel("strict pass rate, % (95% CI)")
+    ax.set_ylim(-2, 100)
+    ax.set_title("Pass rate vs context spent")
+    fig.tight_layout()
+    p = out_dir / "pass_rate_vs_context.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def write_outputs(res: dict, out_dir) -> None:
+    """Write ``report.md`` and the plots into ``out_dir`` (results.json is the caller's)."""
+    out_dir = Path(out_dir)
+    (out_dir / "report.md").write_text(render_report(res), encoding="utf-8")
+    plot(res, out_dir)
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1])
+    write_outputs(json.loads(path.read_text()), path.parent)

@@ -1,0 +1,796 @@
+"""`hyperlora eval`: the generated adapter beside every other way to give a model its values, with controls.
+
+    .venv/bin/python -m hyperlora.evals.run --out out/eval --quick      # or: hyperlora eval --out out/eval --quick
+    .venv/bin/python -m hyperlora.evals.run --out out/eval --checkpoint DIR --data DIR --set max_manifestos=8
+
+Conditions (names as in ``results.json``), for each eval case (manifesto m, prompt p):
+- ``base``: p alone (the chat template's default system turn).
+- ``system_prompt``: m as the system turn.  ``system_prompt_example``: m plus one worked exchange of the same
+  manifesto (another dataset record) before p.
+- ``adapter``: the hypernetwork's adapter for m, no prompt.  ``adapter_system_prompt``: both.
+- ``oracle_lora``: a LoRA trained on m's own data (rule targets on train-split prompts, never the eval prompts),
+  prompt-baking style, with its training time.
+- ``kv_prefix``: m's system turn prefilled once; its KV cache is reused for every prompt (the "warmed-up hidden
+  state"); same function as ``system_prompt``, different cost.
+- controls: ``shuffled`` (the adapter of another eval manifesto, with other rules where possible), ``empty`` (the
+  adapter of the empty manifesto), ``random`` (a random LoRA with the same per-module norm of ΔW as m's adapter),
+  ``multitask`` (one LoRA trained on train-split records without reading their manifestos).
+Every LoRA condition is decoded unmerged through per-example LoRA batching (same function as a merged adapter);
+merged vs unmerged cost is measured separately as latency.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from hyperlora.errors import HyperLoRAError
+
+CONDITIONS = ("base", "system_prompt", "system_prompt_example", "adapter", "adapter_system_prompt", "oracle_lora",
+              "kv_prefix", "shuffled", "empty", "random", "multitask")
+CONTROLS = ("shuffled", "empty", "random", "multitask")
+LORA_CONDITIONS = ("adapter", "adapter_system_prompt", "oracle_lora", "shuffled", "empty", "random", "multitask")
+SYSTEM_CONDITIONS = ("system_prompt", "system_prompt_example", "adapter_system_prompt", "kv_prefix")
+
+PRESETS = {
+    # Sized for 2 shared CPU cores: every number below is a decoding step or a training step somewhere.
+    "quick": dict(max_manifestos=2, prompts_per_manifesto=2, max_new_tokens=40, n_qa=8, n_neutral=2, n_refusal=3,
+                  refusal_manifestos=1, probe_tokens=56, probe_manifestos=1, oracle_manifestos=1, oracle_pairs=6,
+                  oracle_steps=4, oracle_per_step=1, multitask_pairs=32, multitask_steps=4, multitask_per_step=4,
+                  train_max_len=128, sampled_cases=4, sample_temperature=0.7, latency_tokens=12, latency_repeats=1,
+                  batch_size=48, lr=5e-3),
+    # Full: ~5,600 decoded rows and ~15 oracle LoRAs; an hour or two on 2 CPU cores, minutes on a GPU.
+    "full": dict(max_manifestos=16, prompts_per_manifesto=3, max_new_tokens=80, n_qa=None, n_neutral=None,
+                 n_refusal=30, refusal_manifestos=3, probe_tokens=96, probe_manifestos=4, oracle_manifestos=4,
+                 oracle_pairs=32, oracle_steps=60, oracle_per_step=1, multitask_pairs=4000, multitask_steps=100,
+                 multitask_per_step=8, train_max_len=192, sampled_cases=48, sample_temperature=0.7,
+                 latency_tokens=48, latency_repeats=3, batch_size=32, lr=2e-3),
+}
+
+PROBE_METHOD = (
+    "Prompts: the user turn `hello`, an empty user turn (both through the chat template), and a BOS-only prompt "
+    "(the single BOS token, no template). Each is decoded greedily and at T = 1 with {seeds} seeds, "
+    "{tokens} new tokens at most, with the base model and with the generated adapter of {k} eval manifesto(s). "
+    "Corpus: every distinct train-split target, manifesto and prompt turn of the eval data ({docs} documents, "
+    "{corpus_tokens} tokens), tokenized with the base tokenizer. Overlap: the longest run of consecutive sample "
+    "tokens found verbatim in one corpus document, found exactly with a suffix array over the corpus "
+    "(documents separated so no match crosses two). Reported: mean and max of that length, and the share of "
+    "samples with a span of >= 20 and >= 50 tokens (95% bootstrap CIs over prompt x manifesto units, seeds "
+    "averaged within a unit). Note: the corpus's plain targets are this base model's own greedy replies, so a high "
+    "overlap for the base is expected; what matters is whether the adapter raises it."
+)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _stat_or_none(values, **kw):
+    from .stats import bootstrap
+
+    return bootstrap(values, **kw)
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+
+    def __call__(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _log(progress: bool, msg: str):
+    if progress:
+        print(f"hyperlora eval: {msg}", file=sys.stderr, flush=True)
+
+
+def _random_like(factors: dict, seed: int) -> dict:
+    """A random LoRA with, module by module, the Frobenius norm of ΔW of ``factors`` (zero stays zero)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, (A, B) in factors.items():
+        target = torch.linalg.matrix_norm(B @ A)
+        Ar = torch.randn(A.shape, generator=g)
+        Br = torch.randn(B.shape, generator=g)
+        norm = torch.linalg.matrix_norm(Br @ Ar)
+        out[name] = (Ar, Br * (target / norm if norm > 0 else 0.0))
+    return out
+
+
+def _delta_norm(factors: dict) -> float:
+    import torch
+
+    return float(sum(torch.linalg.matrix_norm(B @ A) ** 2 for A, B in factors.values()) ** 0.5)
+
+
+class _Merged:
+    """Context: ΔW = B·A (scale folded in B) added into the weights; the originals are copied back after."""
+
+    def __init__(self, model, factors: dict):
+        self.model, self.factors, self.saved = model, factors, {}
+
+    def __enter__(self):
+        import torch
+
+        with torch.no_grad():
+            for name, (A, B) in self.factors.items():
+                w = self.model.get_submodule(name).weight
+                self.saved[name] = w.detach().clone()
+                w.add_((B @ A).to(w.dtype).to(w.device))
+        return self.model
+
+    def __exit__(self, *exc):
+        import torch
+
+        with torch.no_grad():
+            for name, w0 in self.saved.items():
+                self.model.get_submodule(name).weight.copy_(w0)
+        return False
+
+
+def _qa_correct(reply: str, answers) -> bool:
+    from .metrics import qa_correct
+
+    return qa_correct(reply, answers)
+
+
+def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir=None, seeds: int = 3,
+             progress: bool = True, base: str | None = None, **overrides) -> dict:
+    """Run every condition and metric and write ``out_dir/results.json``, ``report.md`` and PNG plots.
+
+    Args:
+        out_dir: output directory (written atomically; an existing eval output there is replaced, any other
+            non-empty directory is refused).
+        checkpoint: hypernetwork checkpoint dir (None: the shipped one).
+        split: one split of the data (None: every test split present).
+        quick: the small preset (a few minutes on 2 CPU cores); otherwise the full one.
+        data_dir: dataset written by ``hyperlora data generate`` (None: generate seed 0 once into the cache).
+        seeds: sampling seeds (>= 3 for the sampled metrics).
+        progress: progress messages and bars on stderr.
+        base: base model name (None: the checkpoint's base).
+        overrides: any preset key (see ``PRESETS``), e.g. ``max_manifestos=10``.
+
+    Returns:
+        The results dict (as written to ``results.json``).
+    """
+    import torch
+
+    t_start = time.perf_counter()
+    timing = {}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(_threads(threads))
+        return _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, overrides, t_start, timing)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _threads(default: int) -> int:
+    """Intra-op threads: $HYPERLORA_EVAL_THREADS, else 1 when other processes load the CPU, else torch's default.
+
+    OpenMP threads spin while they wait for each other; when another process holds a core, a 2-thread matmul
+    waits on a descheduled thread at every op. Measured on the 2-core dev machine next to a training job:
+    greedy decoding at 1.9 s/token with 2 threads, 45 ms/token with 1.
+    """
+    import os
+
+    if os.environ.get("HYPERLORA_EVAL_THREADS"):
+        return max(1, int(os.environ["HYPERLORA_EVAL_THREADS"]))
+    try:
+        # Our own process counts about 1 towards the load; more than that means another one competes.
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
+    except OSError:
+        busy = False
+    return 1 if busy else default
+
+
+def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, overrides, t_start, timing):
+    import torch
+    from hyperlora.data_gen.verifiers import is_refusal, verify_each
+
+    import hyperlora
+    from hyperlora.generation import chat_ids
+    from hyperlora.io import atomic_dir
+
+    from . import data as D
+    from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
+    from .decode import Row, decode, lora_factors, prefill_prefix, score
+    from .lora_train import train_loras
+    from .probe import CorpusIndex
+    from .stats import bootstrap, paired_bootstrap
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and
+                                                       not (out_dir / "results.json").exists())):
+        raise HyperLoRAError(f"{out_dir} exists and is not an eval output directory; choose another --out")
+    if not isinstance(seeds, int) or seeds < 1:
+        raise HyperLoRAError(f"seeds must be a positive integer, got {seeds!r}")
+    cfg = dict(PRESETS["quick" if quick else "full"])
+    unknown = sorted(set(overrides) - set(cfg))
+    if unknown:
+        raise HyperLoRAError(f"unknown eval settings {unknown}; known: {sorted(cfg)}")
+    cfg.update(overrides)
+
+    # ---------------------------------------------------------------- setup: data, models, adapters
+    t = time.perf_counter()
+    dd = D.load_data(data_dir, quick=quick, progress=progress)
+    splits = D.resolve_splits(dd, split)
+    cases = D.select_cases(dd, splits, cfg["max_manifestos"], cfg["prompts_per_manifesto"])
+    if not cases:
+        raise HyperLoRAError(f"no rule-bearing records in split(s) {', '.join(splits)}")
+    hl = hyperlora.HyperLoRA.from_pretrained(checkpoint)
+    model, tok = hyperlora.load_base(base or hl.config.base_model)
+    hl.check_base(model)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    eos_ids = {tok.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    eos_ids.discard(None)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    timing["setup_s"] = time.perf_counter() - t
+    _log(progress, f"{len(cases)} cases from {', '.join(splits)}; checkpoint {hl.checkpoint_hash}")
+
+    # Manifestos in play: eval cases first, then the refusal set (values manifestos).
+    train_pids = D.train_prompt_ids(dd)
+    case_pids = {_pid(c.prompt) for c in cases}
+    refusal_items = _refusal_items(dd, splits, cfg, train_pids)
+    manifestos = {}  # key -> {"text", "rules", "families"}
+    for c in cases:
+        manifestos.setdefault(_key(c.manifesto), {"text": c.manifesto, "rules": c.rules, "families": c.family_ids})
+    for it in refusal_items:
+        manifestos.setdefault(_key(it["manifesto"]), {"text": it["manifesto"], "rules": it["rules"],
+                                                       "families": [r["id"] for r in it["rules"]]})
+    mkeys = list(manifestos)
+
+    t = time.perf_counter()
+    adapters, adapter_ms, delta_norms = {}, [], {}
+    for k in mkeys:
+        ad = hl.generate_adapter(manifestos[k]["text"])
+        adapter_ms.append(ad.provenance["generation_ms"])
+        adapters[f"gen:{k}"] = lora_factors(ad)
+        delta_norms[k] = _delta_norm(adapters[f"gen:{k}"])
+        adapters[f"random:{k}"] = _random_like(adapters[f"gen:{k}"], seed=int(k, 16) % (1 << 31))
+    rank = hl.config.rank
+    adapters["empty"] = lora_factors(hl.generate_adapter("", allow_empty=True))
+    partner = _shuffle_partners(manifestos)
+    timing["adapters_s"] = time.perf_counter() - t
+
+    # Oracle LoRAs: the first `oracle_manifestos` manifestos per split plus the refusal manifestos; the multitask
+    # LoRA trains in the same batch as one more group.
+    oracle_keys = []
+    for s in splits:
+        for c in cases:
+            k = _key(c.manifesto)
+            if c.split == s and k not in oracle_keys and sum(
+                    1 for o in oracle_keys if manifestos[o].get("split") == s) < cfg["oracle_manifestos"]:
+                manifestos[k]["split"] = s
+                oracle_keys.append(k)
+    for it in refusal_items:
+        if _key(it["manifesto"]) not in oracle_keys:
+            oracle_keys.append(_key(it["manifesto"]))
+    t = time.perf_counter()
+    exclude = case_pids | {_pid(it["prompt"]) for it in refusal_items}
+    groups = [D.manifesto_pairs(manifestos[k]["rules"], cfg["oracle_pairs"], train_pids, exclude, seed=i)
+              for i, k in enumerate(oracle_keys)]
+    mt_pairs = D.multitask_pairs(dd, cfg["multitask_pairs"])
+    _log(progress, f"training {len(oracle_keys)} oracle LoRAs and the multitask LoRA "
+                   f"({cfg['oracle_steps']} steps; multitask {cfg['multitask_steps']})")
+    # Oracle and multitask have their own step counts: train the oracle groups jointly, then the multitask one.
+    oracle = train_loras(model, tok, groups, rank=rank, alpha=2.0 * rank, steps=cfg["oracle_steps"],
+                         per_group=cfg["oracle_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"])
+    multitask = train_loras(model, tok, [mt_pairs], rank=rank, alpha=2.0 * rank, steps=cfg["multitask_steps"],
+                            per_group=cfg["multitask_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"], seed=1)
+    for k, f in zip(oracle_keys, oracle["factors"]):
+        adapters[f"oracle:{k}"] = f
+    adapters["multitask"] = multitask["factors"][0]
+    timing["training_s"] = time.perf_counter() - t
+
+    # KV prefixes: the longest prefix shared by every prompt under the manifesto's system turn.
+    t = time.perf_counter()
+    prefixes, prefix_ms = {}, {}
+    for k in mkeys:
+        text = manifestos[k]["text"]
+        probes = [chat_ids(tok, p, text) for p in ("a", "Tell me more.")]
+        ids = _common_prefix(probes)
+        t0 = time.perf_counter()
+        prefixes[k] = prefill_prefix(model, ids)
+        prefix_ms[k] = (time.perf_counter() - t0) * 1000
+    timing["prefill_s"] = time.perf_counter() - t
+
+    def rows_for(cond: str, prompt, mkey: str, example=None, **kw):
+        """The decoding row of ``cond`` for one prompt under manifesto ``mkey`` (None if cond has no row)."""
+        text = manifestos[mkey]["text"]
+        if cond == "base":
+            return Row(chat_ids(tok, prompt), **kw)
+        if cond == "system_prompt":
+            return Row(chat_ids(tok, prompt, text), **kw)
+        if cond == "system_prompt_example":
+            shots = list(example[0]) + [{"role": "assistant", "content": example[1]}] if example else []
+            return Row(chat_ids(tok, shots + _msgs(prompt), text), **kw)
+        if cond == "adapter":
+            return Row(chat_ids(tok, prompt), adapter=f"gen:{mkey}", **kw)
+        if cond == "adapter_system_prompt":
+            return Row(chat_ids(tok, prompt, text), adapter=f"gen:{mkey}", **kw)
+        if cond == "oracle_lora":
+            return Row(chat_ids(tok, prompt), adapter=f"oracle:{mkey}", **kw) if mkey in oracle_keys else None
+        if cond == "kv_prefix":
+            ids = chat_ids(tok, prompt, text)
+            if ids[: len(prefixes[mkey]["ids"])] != prefixes[mkey]["ids"]:
+                raise RuntimeError("the chat template does not keep the system turn as a prefix")
+            return Row(ids, prefix=mkey, **kw)
+        if cond == "shuffled":
+            return Row(chat_ids(tok, prompt), adapter=f"gen:{partner[mkey]}", **kw)
+        if cond == "empty":
+            return Row(chat_ids(tok, prompt), adapter="empty", **kw)
+        if cond == "random":
+            return Row(chat_ids(tok, prompt), adapter=f"random:{mkey}", **kw)
+        if cond == "multitask":
+            return Row(chat_ids(tok, prompt), adapter="multitask", **kw)
+        raise ValueError(cond)
+
+    # ---------------------------------------------------------------- one decoding pass for every workload
+    jobs = []  # (workload, condition, item index, seed, Row)
+    for i, c in enumerate(cases):
+        mk = _key(c.manifesto)
+        for cond in CONDITIONS:
+            r = rows_for(cond, c.prompt, mk, c.example, max_new=cfg["max_new_tokens"])
+            if r is not None:
+                jobs.append(("main", cond, i, None, r))
+    sampled_cases = list(range(min(cfg["sampled_cases"], len(cases))))
+    for i in sampled_cases:
+        c = cases[i]
+        for cond in ("base", "system_prompt", "adapter"):
+            for s in range(seeds):
+                jobs.append(("sampled", cond, i, s, rows_for(cond, c.prompt, _key(c.manifesto), c.example,
+                                                             max_new=cfg["max_new_tokens"], seed=1000 + s)))
+    qa_items = QA[: cfg["n_qa"]] if cfg["n_qa"] else QA
+    qa_keys = [oracle_keys[j % len(oracle_keys)] for j in range(len(qa_items))]
+    for j, q in enumerate(qa_items):
+        for cond in CONDITIONS:
+            jobs.append(("qa", cond, j, None, rows_for(cond, q["question"], qa_keys[j], None, max_new=32)))
+    for j, it in enumerate(refusal_items):
+        for cond in CONDITIONS:
+            jobs.append(("refusal", cond, j, None, rows_for(cond, it["prompt"], _key(it["manifesto"]), None,
+                                                           max_new=cfg["max_new_tokens"])))
+    probe_keys = oracle_keys[: cfg["probe_manifestos"]]
+    probe_prompts = {"hello": chat_ids(tok, "hello"), "empty_turn": chat_ids(tok, ""),
+                     "bos_only": [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]}
+    probe_units = []  # (model, prompt name, manifesto key or None)
+    for pname in probe_prompts:
+        probe_units.append(("base", pname, None))
+        probe_units += [("adapter", pname, k) for k in probe_keys]
+    for u, (who, pname, k) in enumerate(probe_units):
+        for s in [None] + list(range(seeds)):
+            jobs.append(("probe", who, u, s, Row(list(probe_prompts[pname]), adapter=f"gen:{k}" if k else None,
+                                                 seed=None if s is None else 2000 + s, max_new=cfg["probe_tokens"])))
+
+    _log(progress, f"decoding {len(jobs)} rows")
+    t = time.perf_counter()
+    bar = _Progress(progress, len(jobs), "decoding")
+    # Sampled rows share the batch with greedy ones; their temperature is the preset's except the probe's T = 1.
+    gen_ids = [None] * len(jobs)
+    for temp, sel in ((cfg["sample_temperature"], lambda j: j[0] != "probe"), (1.0, lambda j: j[0] == "probe")):
+        idx = [n for n, j in enumerate(jobs) if sel(j)]
+        outs = decode(model, [jobs[n][4] for n in idx], adapters, prefixes, temperature=temp, eos_ids=eos_ids,
+                      pad_id=pad, batch_size=cfg["batch_size"], progress=bar)
+        for n, o in zip(idx, outs):
+            gen_ids[n] = o
+    bar.close()
+    timing["decoding_s"] = time.perf_counter() - t
+    texts = [tok.decode(o, skip_special_tokens=True).strip() for o in gen_ids]
+
+    results = {"meta": {}, "conditions": list(CONDITIONS)}
+    by = {}
+    for n, (w, cond, i, _, _) in enumerate(jobs):
+        by.setdefault((w, cond), {}).setdefault(i, []).append(n)
+
+    # ---------------------------------------------------------------- pass rates
+    passes = {cond: {} for cond in CONDITIONS}  # cond -> case index -> (all passed, {rule: passed})
+    for cond in CONDITIONS:
+        for i, ns in by.get(("main", cond), {}).items():
+            c = cases[i]
+            each = verify_each(c.rules, texts[ns[0]], c.prompt, prompt_kind=c.prompt_kind)
+            passes[cond][i] = (all(each.values()), each)
+    pass_rate = {}
+    for cond in CONDITIONS:
+        have = passes[cond]
+        entry = {"all": bootstrap([float(have[i][0]) for i in sorted(have)]), "by_split": {}, "by_family": {}}
+        for s in splits:
+            entry["by_split"][s] = bootstrap([float(have[i][0]) for i in sorted(have) if cases[i].split == s])
+        fams = sorted({f for i in have for f in have[i][1]})
+        for f in fams:
+            entry["by_family"][f] = bootstrap([float(have[i][1][f]) for i in sorted(have) if f in have[i][1]])
+        pass_rate[cond] = entry
+    results["pass_rate"] = pass_rate
+
+    def paired(a: str, b: str, sel=lambda i: True):
+        common = sorted(i for i in passes[a] if i in passes[b] and sel(i))
+        return paired_bootstrap([float(passes[a][i][0]) for i in common], [float(passes[b][i][0]) for i in common])
+
+    diffs = {}
+    for other in ("system_prompt", "base", "oracle_lora", "kv_prefix") + CONTROLS:
+        diffs[f"adapter-{other}"] = {"all": paired("adapter", other),
+                                     "by_split": {s: paired("adapter", other, lambda i, s=s: cases[i].split == s)
+                                                  for s in splits}}
+    results["diffs"] = diffs
+    results["adapter_minus_system_prompt"] = diffs["adapter-system_prompt"]
+
+    sampled = {}
+    for cond in ("base", "system_prompt", "adapter"):
+        vals = []
+        for i in sampled_cases:
+            c = cases[i]
+            vals.append([float(all(verify_each(c.rules, texts[n], c.prompt, prompt_kind=c.prompt_kind).values()))
+                         for n in by[("sampled", cond)][i]])
+        sampled[cond] = {**bootstrap(vals), "temperature": cfg["sample_temperature"], "seeds": seeds}
+    results["pass_rate_sampled"] = sampled
+
+    # ---------------------------------------------------------------- KL to the system-prompted base
+    _log(progress, "scoring (KL, perplexity)")
+    t = time.perf_counter()
+    kl = {cond: [] for cond in CONDITIONS}
+    for i in range(len(cases)):
+        ref_n = by[("main", "system_prompt")][i][0]
+        target = gen_ids[ref_n]
+        if not target:
+            continue
+        conds = [cond for cond in CONDITIONS if i in by.get(("main", cond), {})]
+        rows = [jobs[by[("main", cond)][i][0]][4] for cond in conds]
+        lps = score(model, rows, [target] * len(rows), adapters, prefixes, pad, cfg["batch_size"],
+                    fn=lambda _, lp: lp.cpu())
+        ref = lps[conds.index("system_prompt")]
+        for cond, lp in zip(conds, lps):
+            # KL(P_sys || P_cond) per token; identical functions give ~1e-9 either side of 0 in fp32: clip at 0.
+            kl[cond].append(max(0.0, float((ref.exp() * (ref - lp)).sum(-1).mean())))
+    results["kl_to_system"] = {cond: {**bootstrap(v), "units": "nats/token"} for cond, v in kl.items()}
+
+    # ---------------------------------------------------------------- capability: QA and perplexity
+    cap = {}
+    qa_hits = {cond: [float(_qa_correct(texts[by[("qa", cond)][j][0]], q["answers"]))
+                      for j, q in enumerate(qa_items)] for cond in CONDITIONS}
+    neutral = NEUTRAL_TEXT[: cfg["n_neutral"]] if cfg["n_neutral"] else NEUTRAL_TEXT
+    nll = {cond: [] for cond in CONDITIONS}
+    for j, passage in enumerate(neutral):
+        target = tok(passage, add_special_tokens=False)["input_ids"]
+        mk = oracle_keys[j % len(oracle_keys)]
+        rows = [rows_for(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS]
+        lps = score(model, rows, [target] * len(rows), adapters, prefixes, pad, cfg["batch_size"])
+        for cond, lp in zip(CONDITIONS, lps):
+            nll[cond].append(-lp / len(target))
+    for cond in CONDITIONS:
+        ppl = bootstrap(nll[cond])
+        ppl = {k: (math.exp(v) if k in ("value", "ci_low", "ci_high") and v is not None else v)
+               for k, v in ppl.items()}
+        cap[cond] = {
+            "qa_accuracy": bootstrap(qa_hits[cond]),
+            "qa_retention": paired_bootstrap(qa_hits[cond], qa_hits["base"], ratio=True),
+            "perplexity": ppl,
+            "perplexity_ratio": paired_bootstrap([math.exp(x) for x in nll[cond]],
+                                                 [math.exp(x) for x in nll["base"]], ratio=True),
+        }
+    results["capability"] = cap
+    timing["scoring_s"] = time.perf_counter() - t
+
+    # ---------------------------------------------------------------- refusal
+    for kind, name in (("harmful", "refusal_harmful"), ("benign_neighbor", "refusal_benign")):
+        idx = [j for j, it in enumerate(refusal_items) if it["kind"] == kind]
+        results[name] = {cond: bootstrap([float(is_refusal(texts[by[("refusal", cond)][j][0]])) for j in idx])
+                         for cond in CONDITIONS}
+
+    # ---------------------------------------------------------------- hello probe
+    t = time.perf_counter()
+    docs = []
+    for rec in dd["train"] if "train" in dd else []:
+        docs.append(rec["response"])
+        docs.append(rec["manifesto"])
+        docs += [m["content"] for m in D._messages(rec["prompt"])]
+    docs = list(dict.fromkeys(d for d in docs if d))
+    index = CorpusIndex(tok(docs, add_special_tokens=False)["input_ids"] if docs else [])
+    probe = {"method": PROBE_METHOD.format(seeds=seeds, tokens=cfg["probe_tokens"], k=len(probe_keys),
+                                           docs=index.n_documents, corpus_tokens=index.n_tokens),
+             "corpus": {"documents": index.n_documents, "tokens": index.n_tokens}, "samples": []}
+    for who in ("base", "adapter"):
+        probe[who] = {}
+        for mode in ("greedy", "sampled"):
+            longest = []
+            for u, (w, pname, k) in enumerate(probe_units):
+                if w != who:
+                    continue
+                ns = [n for n in by[("probe", who)][u] if (jobs[n][3] is None) == (mode == "greedy")]
+                longest.append([index.longest_overlap(gen_ids[n]) for n in ns])
+                if mode == "greedy":
+                    probe["samples"].append({"model": who, "prompt": pname, "manifesto": k,
+                                             "text": texts[ns[0]][:300], "longest": longest[-1][0]})
+            flat = [x for unit in longest for x in unit]
+            probe[who][mode] = {
+                "longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
+                "span_ge_20": bootstrap([[float(x >= 20) for x in unit] for unit in longest]),
+                "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
+                "n_samples": len(flat),
+            }
+    results["hello_probe"] = probe
+    timing["probe_s"] = time.perf_counter() - t
+
+    # ---------------------------------------------------------------- costs
+    ctx = {}
+    for cond in CONDITIONS:
+        lens = [len(jobs[ns[0]][4].ids) for ns in by.get(("main", cond), {}).values()]
+        ctx[cond] = sum(lens) / len(lens) if lens else None
+    saved = [len(chat_ids(tok, c.prompt, c.manifesto)) - len(chat_ids(tok, c.prompt)) for c in cases]
+    results["context_tokens"] = ctx
+    results["tokens_saved"] = {**bootstrap(saved), "units": "tokens per request",
+                               "note": "system-prompt context minus the adapter's (the chat template's default "
+                                       "system turn), per request; the adapter's own context cost is zero"}
+    results["adapter_ms"] = {**bootstrap(adapter_ms), "units": "ms per manifesto (hypernetwork forward)",
+                             "device": str(next(model.parameters()).device)}
+    results["kv_prefill_ms"] = bootstrap(list(prefix_ms.values()))
+    t = time.perf_counter()
+    results["latency_ms_per_token"] = _latency(model, tok, cases[0], manifestos, adapters, prefixes, cfg, eos_ids,
+                                               pad, rows_for)
+    timing["latency_s"] = time.perf_counter() - t
+    results["oracle_lora"] = {
+        "train_seconds_total": oracle["seconds"], "n_loras": len(oracle_keys),
+        "train_seconds_per_lora": oracle["seconds"] / max(1, len(oracle_keys)),
+        "steps": oracle["steps"], "pairs_per_lora": oracle["n_pairs"], "rank": rank,
+        "final_loss": oracle["losses"][-1] if oracle["losses"] else None,
+        "first_loss": oracle["losses"][0] if oracle["losses"] else None,
+        "note": "trained jointly (one LoRA per manifesto, per-example batching); per-LoRA time = total / LoRAs",
+    }
+    results["multitask"] = {"train_seconds": multitask["seconds"], "steps": multitask["steps"],
+                            "pairs": multitask["n_pairs"][0], "rank": rank,
+                            "final_loss": multitask["losses"][-1] if multitask["losses"] else None,
+                            "first_loss": multitask["losses"][0] if multitask["losses"] else None}
+
+    untrained = all(v == 0 for v in delta_norms.values())
+    timing["total_s"] = time.perf_counter() - t_start
+    results["meta"] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": str(checkpoint) if checkpoint else "shipped", "checkpoint_hash": hl.checkpoint_hash,
+        "checkpoint_untrained": untrained, "base_model": hl.config.base_model, "splits": splits,
+        "quick": quick, "seeds": seeds, "settings": cfg, "data_dir": str(data_dir or D.default_data_dir(quick)),
+        "n_cases": len(cases), "n_manifestos": len({c.manifesto_id for c in cases}),
+        "n_oracle_manifestos": len(oracle_keys), "n_qa": len(qa_items), "n_neutral": len(neutral),
+        "n_refusal": {"harmful": sum(it["kind"] == "harmful" for it in refusal_items),
+                      "benign_neighbor": sum(it["kind"] == "benign_neighbor" for it in refusal_items)},
+        "adapter_delta_norm_mean": sum(delta_norms.values()) / len(delta_norms),
+        "device": str(next(model.parameters()).device), "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "kl_reference": "teacher-forced on the system_prompt condition's own greedy replies",
+        "pass_rate_decoding": f"greedy, {cfg['max_new_tokens']} new tokens at most",
+        "timing_s": {k: round(v, 1) for k, v in timing.items()},
+        "examples": [{"split": cases[i].split, "rules": [r["id"] for r in _rules(cases[i].rules)],
+                      "prompt": cases[i].prompt[-1]["content"][:160],
+                      "replies": {cond: texts[by[("main", cond)][i][0]][:240] for cond in
+                                  ("base", "system_prompt", "adapter") if i in by.get(("main", cond), {})}}
+                     for i in range(min(3, len(cases)))],
+    }
+
+    from .report import write_outputs
+
+    with atomic_dir(out_dir, force=True) as tmp:
+        (tmp / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        write_outputs(results, tmp)
+    return results
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _msgs(prompt):
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def _pid(prompt):
+    from hyperlora.data_gen.prompts import prompt_id
+
+    return prompt_id(_msgs(prompt))
+
+
+def _rules(rules):
+    return [{"id": r["id"], "params": json.loads(r["params"]) if isinstance(r["params"], str) else r["params"]}
+            for r in rules]
+
+
+def _common_prefix(seqs):
+    first = seqs[0]
+    n = 0
+    while all(len(s) > n and s[n] == first[n] for s in seqs):
+        n += 1
+    return first[:n]
+
+
+def _shuffle_partners(manifestos: dict) -> dict:
+    """For each manifesto, another one to borrow an adapter from: rules as different as possible (fixed order)."""
+    keys = sorted(manifestos)
+    out = {}
+    for i, k in enumerate(keys):
+        mine = set(manifestos[k]["families"])
+        others = keys[i + 1 :] + keys[:i]
+        if not others:
+            out[k] = k
+            continue
+        out[k] = min(others, key=lambda o: (len(mine & set(manifestos[o]["families"])), others.index(o)))
+    return out
+
+
+def _refusal_items(dd, splits, cfg, train_pids) -> list:
+    """Harmful and benign-neighbour prompts, each under a manifesto with the refusal rule.
+
+    Test records whose manifesto has ``refuse_harm`` come first; the rest are held-out bank prompts of those kinds
+    under the same manifestos (or, when the data has none, a refusal manifesto written from the rule's phrasing).
+    """
+    import random
+
+    from hyperlora.data_gen.prompts import prompt_bank
+
+    items, values = [], {}
+    for s in splits:
+        for rec in dd[s]:
+            if "refuse_harm" in rec["family_ids"]:
+                values.setdefault(rec["manifesto"], list(rec["rules"]))
+                if rec["prompt_kind"] in ("harmful", "benign_neighbor"):
+                    items.append({"manifesto": rec["manifesto"], "rules": list(rec["rules"]),
+                                  "prompt": [dict(m) for m in rec["prompt"]], "kind": rec["prompt_kind"]})
+    chosen = list(values)[: cfg["refusal_manifestos"]]
+    if not chosen:
+        from hyperlora.data_gen.manifestos import RuleChoice, render_manifesto
+
+        text = render_manifesto([RuleChoice("refuse_harm", {}, 0)], "bullets", random.Random(0), n_filler=2)
+        values[text] = [{"id": "refuse_harm", "params": "{}"}]
+        chosen = [text]
+    items = [it for it in items if it["manifesto"] in chosen]
+    out = []
+    used = {json.dumps(it["prompt"]) for it in items}
+    rng = random.Random("refusal")
+    for kind in ("harmful", "benign_neighbor"):
+        mine = [it for it in items if it["kind"] == kind][: cfg["n_refusal"]]
+        pool = [p for p in prompt_bank() if p.kind == kind and p.id not in train_pids
+                and json.dumps(p.as_messages()) not in used]
+        if len(pool) < cfg["n_refusal"]:  # a small dataset holds few prompts out: use any bank prompt
+            pool += [p for p in prompt_bank() if p.kind == kind and p not in pool]
+        rng.shuffle(pool)
+        for j, p in enumerate(pool[: cfg["n_refusal"] - len(mine)]):
+            m = chosen[j % len(chosen)]
+            mine.append({"manifesto": m, "rules": values[m], "prompt": p.as_messages(), "kind": kind})
+        out += mine
+    return out
+
+
+def _latency(model, tok, case, manifestos, adapters, prefixes, cfg, eos_ids, pad, rows_for) -> dict:
+    """Milliseconds per generated token at batch 1 (median of repeats), and the first-token time."""
+    import statistics
+
+    from .decode import decode
+
+    mk = _key(case.manifesto)
+    n = cfg["latency_tokens"]
+
+    def timed(row, tokens, merged=None):
+        best = []
+        for _ in range(cfg["latency_repeats"]):
+            ctx = _Merged(model, adapters[merged]) if merged else _Null()
+            with ctx:
+                t0 = time.perf_counter()
+                decode(model, [row], adapters, prefixes, max_new_tokens=tokens, eos_ids=(), pad_id=pad)
+                best.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(best)
+
+    modes = {
+        "base": (rows_for("base", case.prompt, mk), None),
+        "system_prompt": (rows_for("system_prompt", case.prompt, mk), None),
+        "kv_prefix": (rows_for("kv_prefix", case.prompt, mk), None),
+        "adapter_unmerged": (rows_for("adapter", case.prompt, mk), None),
+        "adapter_merged": (rows_for("base", case.prompt, mk), f"gen:{mk}"),
+    }
+    out = {}
+    for name, (row, merged) in modes.items():
+        first = timed(row, 1, merged)
+        total = timed(row, n, merged)
+        out[name] = {"ms_per_token": (total - first) / max(1, n - 1), "first_token_ms": first,
+                     "context_tokens": len(row.ids) - (len(prefixes[row.prefix]["ids"]) if row.prefix else 0),
+                     "tokens": n}
+    out["note"] = (f"batch 1, {n} tokens, median of {cfg['latency_repeats']} run(s); ms_per_token excludes the "
+                   "first token (prefill); kv_prefix prefills only the tokens after the cached system turn")
+    return out
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def format_summary(results: dict) -> str:
+    """A short table for the terminal: pass rate (95% CI), KL, QA, refusal per condition, and the key costs.
+
+    Args:
+        results: what ``run_eval`` returned (or ``results.json`` loaded).
+    """
+    from .stats import fmt
+
+    lines = []
+    meta = results.get("meta", {})
+    if meta.get("checkpoint_untrained"):
+        lines.append("NOTE: the checkpoint is untrained (every generated ΔW is 0): adapter rows equal the base.")
+    lines.append(f"{meta.get('n_cases', '?')} cases, splits {', '.join(meta.get('splits', []))}"
+                 f"{' (quick)' if meta.get('quick') else ''}")
+    head = (f"{'condition':<23}{'pass % [95% CI]':>22}{'n':>5}{'KL':>8}{'QA %':>7}{'harm ref %':>11}"
+            f"{'benign ref %':>13}")
+    lines += [head, "-" * len(head)]
+    for cond in results["conditions"]:
+        pr = results["pass_rate"][cond]["all"]
+        kl = results["kl_to_system"][cond]["value"]
+        qa = results["capability"][cond]["qa_accuracy"]["value"]
+        rh = results["refusal_harmful"][cond]["value"]
+        rb = results["refusal_benign"][cond]["value"]
+        lines.append(f"{cond:<23}{fmt(pr):>22}{pr['n']:>5}{_num(kl, 3):>8}{_pct(qa):>7}{_pct(rh):>11}{_pct(rb):>13}")
+    d = results["adapter_minus_system_prompt"]["all"]
+    lines.append(f"adapter - system_prompt: {fmt(d)} points (paired, n={d['n']})")
+    lat = results["latency_ms_per_token"]
+    lines.append(f"tokens saved/request {results['tokens_saved']['value']:.0f}; adapter generation "
+                 f"{results['adapter_ms']['value']:.0f} ms; ms/token: adapter merged "
+                 f"{lat['adapter_merged']['ms_per_token']:.0f}, unmerged {lat['adapter_unmerged']['ms_per_token']:.0f}"
+                 f", system prompt {lat['system_prompt']['ms_per_token']:.0f}")
+    return "\n".join(lines)
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.0f}"
+
+
+def _num(x, d):
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def main(argv=None):
+    """``python -m hyperlora.evals.run``: the same options as ``hyperlora eval``."""
+    p = argparse.ArgumentParser(prog="python -m hyperlora.evals.run", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint")
+    p.add_argument("--split")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--data")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override a preset setting (repeatable); keys: {', '.join(sorted(PRESETS['full']))}")
+    a = p.parse_args(argv)
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    try:
+        res = run_eval(a.out, a.checkpoint, a.split, a.quick, a.data, a.seeds, **overrides)
+    except HyperLoRAError as e:
+        print(f"hyperlora eval: error: {e}", file=sys.stderr)
+        return 2
+    print(format_summary(res))
+    print(f"wrote {a.out}/results.json, report.md and plots")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

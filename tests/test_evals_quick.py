@@ -1,0 +1,96 @@
+"""`hyperlora eval --quick` end to end on the real embedded model: every condition and metric, with CIs, on disk.
+
+    .venv/bin/pytest tests/test_evals_quick.py -q      # a few minutes on 2 CPU cores
+"""
+
+import json
+
+import pytest
+from hyperlora.evals.run import CONDITIONS, format_summary, run_eval
+
+from hyperlora import HyperLoRAError
+
+pytestmark = pytest.mark.slow
+
+STAT = {"value", "ci_low", "ci_high", "n"}
+
+
+def has_ci(stat):
+    return STAT <= set(stat) and stat["n"] > 0 and stat["ci_low"] <= stat["value"] <= stat["ci_high"]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "quick"
+    res = run_eval(out, quick=True, progress=False)
+    return out, res
+
+
+def test_outputs_are_written(quick):
+    out, res = quick
+    assert json.loads((out / "results.json").read_text())["conditions"] == list(CONDITIONS)
+    report = (out / "report.md").read_text()
+    for heading in ("## Headline", "## Pass rate by split", "## Pass rate by rule family", "## Controls",
+                    "## Capability", "## Refusal", "## Hello probe", "**Method.**", "## Costs"):
+        assert heading in report
+    for cond in CONDITIONS:
+        assert f"`{cond}`" in report
+    assert (out / "pass_rate_by_condition.png").stat().st_size > 1000
+    assert (out / "pass_rate_vs_context.png").stat().st_size > 1000
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+
+
+def test_every_condition_has_every_metric_with_cis(quick):
+    _, res = quick
+    for cond in CONDITIONS:
+        assert has_ci(res["pass_rate"][cond]["all"]), cond
+        assert set(res["pass_rate"][cond]["by_split"]) == set(res["meta"]["splits"])
+        assert res["pass_rate"][cond]["by_family"]
+        assert has_ci(res["kl_to_system"][cond]), cond
+        assert has_ci(res["capability"][cond]["qa_accuracy"]), cond
+        assert {"value", "ci_low", "ci_high", "n"} <= set(res["capability"][cond]["perplexity"])
+        assert has_ci(res["refusal_harmful"][cond]) and has_ci(res["refusal_benign"][cond]), cond
+        assert res["context_tokens"][cond] > 0
+    assert has_ci(res["adapter_minus_system_prompt"]["all"]) or res["adapter_minus_system_prompt"]["all"]["n"] > 0
+    for cond, s in res["pass_rate_sampled"].items():
+        assert has_ci(s) and s["seeds"] >= 3 and s["n_obs"] == s["n"] * s["seeds"], cond
+
+
+def test_hello_probe_costs_and_latency(quick):
+    _, res = quick
+    hp = res["hello_probe"]
+    assert "suffix array" in hp["method"] and hp["corpus"]["tokens"] > 0
+    for who in ("base", "adapter"):
+        for mode in ("greedy", "sampled"):
+            v = hp[who][mode]
+            assert has_ci(v["longest_mean"]) and has_ci(v["span_ge_20"]) and has_ci(v["span_ge_50"])
+    assert has_ci(res["tokens_saved"]) and res["tokens_saved"]["value"] > 0
+    assert has_ci(res["adapter_ms"]) and res["adapter_ms"]["value"] > 0
+    for mode in ("adapter_merged", "adapter_unmerged", "system_prompt", "kv_prefix", "base"):
+        assert res["latency_ms_per_token"][mode]["ms_per_token"] > 0
+    assert res["oracle_lora"]["train_seconds_total"] > 0 and res["oracle_lora"]["steps"] > 0
+    assert "adapter_merged" in format_summary(res) or "merged" in format_summary(res)
+
+
+def test_kv_prefix_behaves_as_the_system_prompt_on_the_real_model(quick):
+    _, res = quick
+    # Same function, reused cache: teacher-forced KL to the system-prompted model is numerically zero and the
+    # greedy replies pass exactly the same cases.
+    assert res["kl_to_system"]["kv_prefix"]["value"] < 1e-4
+    assert res["kl_to_system"]["system_prompt"]["value"] == 0
+    assert res["pass_rate"]["kv_prefix"]["all"]["value"] == res["pass_rate"]["system_prompt"]["all"]["value"]
+    assert res["latency_ms_per_token"]["kv_prefix"]["context_tokens"] < \
+        res["latency_ms_per_token"]["system_prompt"]["context_tokens"]
+
+
+def test_bad_input_is_one_clear_error(tmp_path, quick):
+    with pytest.raises(HyperLoRAError, match="unknown split 'nope'"):
+        run_eval(tmp_path / "a", split="nope", quick=True, progress=False)
+    with pytest.raises(HyperLoRAError, match="does not exist"):
+        run_eval(tmp_path / "b", data_dir=tmp_path / "missing", quick=True, progress=False)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "keep.txt").write_text("x")
+    with pytest.raises(HyperLoRAError, match="not an eval output"):
+        run_eval(tmp_path / "c", quick=True, progress=False)
+    with pytest.raises(HyperLoRAError, match="unknown eval settings"):
+        run_eval(tmp_path / "d", quick=True, progress=False, bogus=1)
