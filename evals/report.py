@@ -232,15 +232,19 @@ def plot(res: dict, out_dir) -> list[Path]:
     plt.close(fig)
     paths.append(p)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    points = {}  # conditions that land on the same point (an untrained adapter equals the base) share one label
     for c in conds:
         x = res["context_tokens"].get(c)
         s = res["pass_rate"][c]["all"]
         if x is None or s["value"] is None:
             continue
-        y = 100 * s["value"]
+        points.setdefault((round(x), round(100 * s["value"], 1)), []).append((c, s))
+    for (x, y), members in points.items():
+        s = members[0][1]
         ax.errorbar([x], [y], yerr=[[y - 100 * s["ci_low"]], [100 * s["ci_high"] - y]], fmt="o", capsize=3)
-        ax.annotate(c, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.annotate("\n".join(c for c, _ in members), (x, y), textcoords="offset points", xytext=(5, -4),
+                    fontsize=7, va="top")
     ax.set_xlabel("context tokens per request (mean)")
     ax.set_ylabel("strict pass rate, % (95% CI)")
     ax.set_ylim(-2, 100)

@@ -74,11 +74,13 @@ def test_hello_probe_costs_and_latency(quick):
 
 def test_kv_prefix_behaves_as_the_system_prompt_on_the_real_model(quick):
     _, res = quick
-    # Same function, reused cache: teacher-forced KL to the system-prompted model is numerically zero and the
-    # greedy replies pass exactly the same cases.
+    # Same function, reused cache: teacher-forced KL to the system-prompted model is numerically zero. Greedy
+    # token equality is tested exactly on a tiny model (test_evals_decode.py); here the two rows sit in batches
+    # padded differently, so an fp32 near-tie may flip one reply: allow one case of difference, no more.
     assert res["kl_to_system"]["kv_prefix"]["value"] < 1e-4
     assert res["kl_to_system"]["system_prompt"]["value"] == 0
-    assert res["pass_rate"]["kv_prefix"]["all"]["value"] == res["pass_rate"]["system_prompt"]["all"]["value"]
+    kv, sp = res["pass_rate"]["kv_prefix"]["all"], res["pass_rate"]["system_prompt"]["all"]
+    assert abs(kv["value"] - sp["value"]) <= 1 / sp["n"] + 1e-9
     assert res["latency_ms_per_token"]["kv_prefix"]["context_tokens"] < \
         res["latency_ms_per_token"]["system_prompt"]["context_tokens"]
 
