@@ -19,7 +19,6 @@ Every LoRA condition is decoded unmerged through per-example LoRA batching (same
 merged vs unmerged cost is measured separately as latency.
 """
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -761,35 +760,25 @@ def _num(x, d):
     return "n/a" if x is None else f"{x:.{d}f}"
 
 
-def main(argv=None):
-    """``python -m hyperlora.evals.run``: the same options as ``hyperlora eval``."""
-    p = argparse.ArgumentParser(prog="python -m hyperlora.evals.run", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True)
-    p.add_argument("--checkpoint")
-    p.add_argument("--split")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--data")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"override a preset setting (repeatable); keys: {', '.join(sorted(PRESETS['full']))}")
-    a = p.parse_args(argv)
+def parse_sets(items: list[str]) -> dict:
+    """``KEY=VALUE`` preset overrides (values parsed as JSON where they can be) -> dict."""
     overrides = {}
-    for item in a.set:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            p.error(f"--set wants KEY=VALUE, got {item!r}")
+            raise HyperLoRAError(f"--set wants KEY=VALUE, got {item!r}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    try:
-        res = run_eval(a.out, a.checkpoint, a.split, a.quick, a.data, a.seeds, **overrides)
-    except HyperLoRAError as e:
-        print(f"hyperlora eval: error: {e}", file=sys.stderr)
-        return 2
-    print(format_summary(res))
-    print(f"wrote {a.out}/results.json, report.md and plots")
-    return 0
+    return overrides
+
+
+def main(argv=None):
+    """``python -m hyperlora.evals.run``: the same as ``hyperlora eval``."""
+    from hyperlora.cli import main as cli_main
+
+    return cli_main(["eval", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -90,6 +90,15 @@ def cmd_data_generate(args):
     print(format_summary(summary))
 
 
+def cmd_eval(args):
+    from .evals.run import format_summary, parse_sets, run_eval
+
+    overrides = parse_sets(args.set)
+    results = run_eval(args.out, args.checkpoint, args.split, args.quick, args.data, args.seeds, **overrides)
+    print(format_summary(results))
+    print(f"wrote {args.out}/results.json, report.md and plots")
+
+
 def cmd_train(args):
     from .train import main as train_main
 
@@ -145,6 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-manifestos", type=int, default=None, metavar="N", help="manifestos over all splits")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_data_generate)
+
+    p = verbs.add_parser(
+        "eval",
+        help="the generated adapter against the system prompt, a per-manifesto LoRA, a KV prefix and controls",
+        description="Evaluate a checkpoint on the held-out splits: conditions base, system_prompt, "
+        "system_prompt_example, adapter, adapter_system_prompt, oracle_lora, kv_prefix and the controls shuffled, "
+        "empty, random, multitask; strict rule pass rate, KL to the system-prompted model, capability, refusal, "
+        "the hello probe and costs, with paired bootstrap CIs. Writes DIR/results.json, report.md and plots.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--checkpoint", metavar="DIR", help="hypernetwork checkpoint (default: the shipped one)")
+    p.add_argument("--split", metavar="NAME", help="test_paraphrase, test_combination or test_family (default: all)")
+    p.add_argument("--quick", action="store_true", help="a small subset (a few minutes on 2 CPU cores)")
+    p.add_argument("--data", metavar="DIR", help="dataset from `hyperlora data generate` (default: seed 0, cached)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="sampling seeds (default 3)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
+    p.set_defaults(func=cmd_eval)
 
     p = verbs.add_parser(
         "train",

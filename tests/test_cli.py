@@ -130,3 +130,9 @@ def test_generate_with_and_without_adapter(tmp_path, capsys, tiny_base, encoder)
     assert plain.strip() and adapted.strip() and plain != adapted  # a random tiny model, but a real change
     _fails(capsys, ["generate", "--prompt", "hi", "--adapter", str(tmp_path / "nope")], "not an adapter")
     _fails(capsys, argv + ["--adapter", str(tmp_path / "a"), "--max-new-tokens", "0"], "max-new-tokens")
+
+
+def test_eval_bad_settings_are_one_line(tmp_path, capsys):
+    _fails(capsys, ["eval", "--out", str(tmp_path / "e"), "--set", "bogus=1"], "unknown eval settings")
+    _fails(capsys, ["eval", "--out", str(tmp_path / "e"), "--set", "novalue"], "KEY=VALUE")
+    assert not (tmp_path / "e").exists()
