@@ -32,12 +32,12 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
+
+from hyperlora.io import atomic_dir
 
 from . import manifestos as M
 from .families import SLANG
@@ -434,20 +434,13 @@ def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = Non
     for r in records:
         tokens[r["split"]] += count_tokens(" ".join(m["content"] for m in r["prompt"])) + count_tokens(r["response"])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    # Validated above: out is absent, empty, or to be overwritten. Written whole, then renamed into place.
+    with atomic_dir(out, force=True) as tmp:
         _write(records, dropped, tmp)
         summary = _summary(records, dropped, plan, checks, seed, n_manifestos, passed, tokens, token_method,
                            out, start)
         summary["bytes"] = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 

@@ -8,9 +8,7 @@ safetensors directory and later loads take about two seconds.
 import importlib.util
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import safetensors.torch
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import HyperLoRAError
+from .io import atomic_dir
 
 DEFAULT_BASE = "smollm2-135m-instruct"
 
@@ -62,10 +61,8 @@ def _materialize_embedded(name: str) -> Path:
     print(f"hyperlora: dequantizing {gguf.name} once into {target} (about 20 s)", file=sys.stderr)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so an interrupted first load never leaves a half cache behind.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    # Written beside the target and renamed, so an interrupted first load never leaves a half cache behind.
+    with atomic_dir(target, force=True) as tmp:
         # The GGUF-loaded model is flagged as quantized and refuses save_pretrained, though its weights are
         # plain dequantized fp32: write config and weights ourselves, without the quantization marker.
         config = model.config.to_dict()
@@ -73,10 +70,6 @@ def _materialize_embedded(name: str) -> Path:
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         safetensors.torch.save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
