@@ -191,8 +191,7 @@ def render_report(res: dict) -> str:
         L.append("")
     t = meta["timing_s"]
     L += ["## Run", "", "Wall time by stage (s): " + ", ".join(f"{k} {v}" for k, v in t.items()) + ".", "",
-          "Reproduce: `hyperlora eval --out DIR" + (" --quick" if meta["quick"] else "")
-          + (f" --checkpoint {meta['checkpoint']}" if meta["checkpoint"] != "shipped" else "") + "`"
+          "Reproduce: `" + reproduce_command(meta) + "`"
           + f" (settings: `{json.dumps(meta['settings'], sort_keys=True)}`).", "",
           "Plots: `pass_rate_by_condition.png`, `pass_rate_vs_context.png`.", ""]
     return "\n".join(L)
@@ -267,3 +266,15 @@ def write_outputs(res: dict, out_dir) -> None:
 if __name__ == "__main__":
     path = Path(sys.argv[1])
     write_outputs(json.loads(path.read_text()), path.parent)
+
+
+def reproduce_command(meta: dict) -> str:
+    """The `hyperlora eval` command line that gives this run: preset, checkpoint, data and every override."""
+    from .run import PRESETS
+
+    preset = PRESETS["quick" if meta["quick"] else "full"]
+    sets = [f" --set {k}={json.dumps(v)}" for k, v in sorted(meta["settings"].items()) if preset.get(k, v) != v]
+    data = meta.get("data_dir", "")
+    return ("hyperlora eval --out DIR" + (" --quick" if meta["quick"] else "")
+            + (f" --checkpoint {meta['checkpoint']}" if meta["checkpoint"] != "shipped" else "")
+            + (f" --data {data}" if data and "/eval-data/" not in data else "") + "".join(sets))
