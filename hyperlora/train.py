@@ -351,7 +351,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         return out_dir / "last" / "hypernet"
     # --- save: the final checkpoint, its curves, and (optionally) the shipped copy
     final = out_dir / "final"
-    extra = {"trained": True, "step": step, "train_config": config_dict(cfg), "data": cfg.data}
+    extra = {"trained": True, "step": step, "train_config": config_dict(cfg), "data": cfg.data,
+             "data_summary": data_provenance(cfg.data)}
     save_checkpoint(net, final, extra=extra)
     plot_curves(out_dir / "log.jsonl", out_dir / "loss.png")
     if cfg.ship:
@@ -359,6 +360,15 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         for name in ("log.jsonl", "loss.png"):
             (Path(cfg.ship) / name).write_bytes((out_dir / name).read_bytes())
     return final
+
+
+def data_provenance(data_dir) -> dict:
+    """Seed, generator version and size of the dataset, from the summary `hyperlora data generate` writes."""
+    path = Path(data_dir) / "summary.json"
+    if not path.exists():
+        return {}
+    summary = json.loads(path.read_text())
+    return {k: summary[k] for k in ("seed", "generator_version", "n_manifestos", "date") if k in summary}
 
 
 def plot_curves(log_path: Path, png: Path) -> None:
