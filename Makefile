@@ -34,7 +34,6 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check --diff . || true
 
 bench: setup
 	$(PY) scripts/bench_generate_adapter.py

@@ -42,7 +42,8 @@ def main():
         "max_ms": round(max(times), 2), "targets": len(hl.hypernet.targets), "rank": hl.config.rank,
     }
     print(f"{'calls':>6} {'tokens':>7} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
-    print(f"{args.calls:>6} {tokens:>7} {result['median_ms']:>10.1f} {result['min_ms']:>8.1f} {result['max_ms']:>8.1f}")
+    r = result
+    print(f"{args.calls:>6} {tokens:>7} {r['median_ms']:>10.1f} {r['min_ms']:>8.1f} {r['max_ms']:>8.1f}")
     print(json.dumps(result))
 
 
