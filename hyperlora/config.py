@@ -2,7 +2,7 @@
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .base import DEFAULT_BASE, DEFAULT_MODULE_TYPES
@@ -74,10 +74,13 @@ def _coerce(value: str, typ):
     if origin in (tuple, list):
         items = parsed if isinstance(parsed, list) else str(parsed).split(",")
         return tuple(items) if origin is tuple else list(items)
-    if typ is float and isinstance(parsed, int):
-        return float(parsed)
     if typ is str:
         return str(value)
+    if typ in (int, float):  # YAML reads "1e-3" as a string: parse numbers ourselves
+        try:
+            return typ(value)
+        except ValueError as e:
+            raise HyperLoRAError(f"{value!r} is not a valid {typ.__name__}") from e
     return parsed
 
 
@@ -102,23 +105,19 @@ def load_config(cls, path: str | Path | None = None, overrides: list[str] = (), 
         if "=" not in item:
             raise HyperLoRAError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        node, fields_cls, parts = data, cls, key.split(".")
+        node, node_cls, parts = data, cls, key.split(".")
         for part in parts[:-1]:
-            f = _field(fields_cls, part, key)
+            node_cls = _field_type(node_cls, part, key)
             node = node.setdefault(part, {})
-            fields_cls = f.type
-        f = _field(fields_cls, parts[-1], key)
-        node[parts[-1]] = _coerce(value, f.type)
+        node[parts[-1]] = _coerce(value, _field_type(node_cls, parts[-1], key))
     return _build(cls, data)
 
 
-def _field(cls, name, key):
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            f.type = hints[name]
-            return f
-    raise HyperLoRAError(f"unknown config key {key!r}")
+def _field_type(cls, name: str, key: str):
+    """The resolved type of dataclass field ``name`` (the annotation may be a string under PEP 563)."""
+    if not dataclasses.is_dataclass(cls) or name not in {f.name for f in dataclasses.fields(cls)}:
+        raise HyperLoRAError(f"unknown config key {key!r}")
+    return typing.get_type_hints(cls)[name]
 
 
 def _build(cls, data: dict):
@@ -135,4 +134,4 @@ def _build(cls, data: dict):
         raise HyperLoRAError(f"bad {cls.__name__}: {e}") from e
 
 
-__all__ = ["HyperNetConfig", "RANKS", "load_config", "field"]
+__all__ = ["HyperNetConfig", "RANKS", "load_config"]
