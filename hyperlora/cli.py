@@ -5,9 +5,9 @@ stderr and exits with status 2; nothing is left half-written.
 """
 
 import argparse
+import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 
 from .errors import HyperLoRAError
@@ -62,22 +62,15 @@ def cmd_generate_adapter(args):
 
 def cmd_generate(args):
     from .adapter import Adapter
-    from .base import load_base
+    from .base import DEFAULT_BASE, load_base
     from .generation import generate
 
     if args.max_new_tokens < 1:
         raise HyperLoRAError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     adapter = Adapter.load(args.adapter) if args.adapter else None
-    base = args.base or (adapter.base_model if adapter and adapter.base_model else None)
-    from .base import DEFAULT_BASE
-
-    model, tokenizer = load_base(base or DEFAULT_BASE)
-    kwargs = dict(system=args.system, max_new_tokens=args.max_new_tokens)
-    if adapter is None:
-        print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
-        return
-    with adapter.applied_to(model):
-        print(generate(model, tokenizer, [args.prompt], **kwargs)[0])
+    model, tokenizer = load_base(args.base or (adapter and adapter.base_model) or DEFAULT_BASE)
+    with adapter.applied_to(model) if adapter else contextlib.nullcontext():
+        print(generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens)[0])
 
 
 def cmd_data_generate(args):
@@ -188,7 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    start = time.perf_counter()
     try:
         args.func(args)
     except HyperLoRAError as e:
@@ -197,8 +189,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("hyperlora: interrupted", file=sys.stderr)
         return 130
-    if os.environ.get("HYPERLORA_TIMING"):
-        print(f"hyperlora: {args.verb} took {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 

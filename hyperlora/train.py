@@ -259,12 +259,13 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     targets = targets_of(model, cfg.hypernet.module_types, cfg.hypernet.layers)
     first_layer = min(t.layer for t in targets)
 
-    hypernet = HyperNet(cfg.hypernet, targets, encoder.dim)
-    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = 0
-    if (out_dir / "last" / "train_state.json").exists():
+    resuming = (out_dir / "last" / "train_state.json").exists()
+    if resuming:
         hypernet, step, opt_state = load_state(out_dir)
-        optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
+    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if resuming:
         optimizer.load_state_dict(opt_state)
         print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
     hypernet.to(device).train()
