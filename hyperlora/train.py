@@ -53,6 +53,9 @@ class TrainConfig:
     prompts_per_manifesto: int = 2
     max_tokens: int = 192  # per sequence, chat template + prompt + response
     lr: float = 3e-4
+    # The heads map a d_model-wide latent to whole rows of A and B, so one Adam step moves a generated weight about
+    # d_model times further than it moves a plain LoRA weight: they need a much smaller step than the trunk.
+    head_lr_scale: float = 1.0
     warmup_steps: int = 50
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -264,7 +267,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         hypernet, step, opt_state = load_state(out_dir)
     else:
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
-    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    heads = [p for n, p in hypernet.named_parameters() if n.startswith(("head_A.", "head_B."))]
+    rest = [p for n, p in hypernet.named_parameters() if not n.startswith(("head_A.", "head_B."))]
+    optimizer = torch.optim.AdamW([{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}],
+                                  lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resuming:
         optimizer.load_state_dict(opt_state)
         print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
@@ -326,7 +332,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2
 
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * schedule(step)
+            group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(hypernet.parameters(), cfg.grad_clip)

@@ -41,7 +41,7 @@ def _config(tmp_path, base, data, steps=8):
     config = tmp_path / "tiny.yaml"
     config.write_text(
         f"data: {data}\nout: {tmp_path / 'run'}\nsteps: {steps}\nsave_every: 2\nlog_every: 1\nlr: 0.003\n"
-        f"warmup_steps: 1\nmanifestos_per_step: 2\nprompts_per_manifesto: 2\n"
+        f"warmup_steps: 1\nmanifestos_per_step: 2\nprompts_per_manifesto: 2\nhead_lr_scale: 0.5\n"
         f"hypernet:\n  base_model: {base}\n  d_model: 32\n  layers: [1, 2]\n"
     )
     return config
@@ -70,6 +70,9 @@ def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
     rows = [json.loads(line) for line in open(tmp_path / "a" / "run" / "log.jsonl")]
     assert [r["step"] for r in rows] == list(range(1, 9))
     assert rows[-1]["ce"] < rows[0]["ce"]  # it learns
+    groups = json.loads((tmp_path / "a" / "run" / "last" / "train_state.json").read_text())["param_groups"]
+    assert [g["lr_scale"] for g in groups] == [1.0, 0.5]  # the A/B heads take the smaller step
+    assert groups[1]["lr"] == pytest.approx(0.5 * groups[0]["lr"])
 
     killed = _config(tmp_path / "b", tiny_base, tiny_data)
     proc = _run(killed, wait=False)
