@@ -83,6 +83,17 @@ def cmd_data_generate(args):
     print(format_summary(summary))
 
 
+def cmd_rosy_run(args):
+    from .data_gen.rosy.pipeline import format_summary, run_pipeline
+
+    rewrite = None if args.no_rewrite else args.rewrite
+    stats = run_pipeline(args.input, args.out, fmt=args.format, limit=args.limit, rewrite=rewrite,
+                         executor=args.executor, force=args.force, threshold=args.threshold,
+                         max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+    print(format_summary(stats))
+    print(f"wrote {args.out}/documents.parquet, stats.json, report.md and clusters.png")
+
+
 def cmd_eval(args):
     from .evals.run import format_summary, parse_sets, run_eval
 
@@ -147,6 +158,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-manifestos", type=int, default=None, metavar="N", help="manifestos over all splits")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_data_generate)
+
+    p = verbs.add_parser("rosy", help="the rosy dataset pipeline", description="The rosy dataset pipeline.")
+    rosy_verbs = p.add_subparsers(dest="rosy_verb", metavar="VERB", required=True)
+    p = rosy_verbs.add_parser(
+        "run",
+        help="score documents for rosiness, keep the kind-world ones, rewrite or drop the rest, report",
+        description="Score every document with the rosiness classifier (a logistic head on MiniLM embeddings); "
+        "keep those at or above its threshold; rewrite the others towards a kind world (or drop them with "
+        "--no-rewrite); cluster what was filtered. Writes DIR/documents.parquet (every input document with its "
+        "route kept/rewritten/dropped and the reason), stats.json, report.md and clusters.png, all at once. "
+        "Malformed lines, non-UTF-8 bytes, empty and huge documents are dropped with a reason and counted, never "
+        "fatal. An interrupted run resumes where it stopped when given the same command.",
+        epilog="inputs: .jsonl (objects with 'text', optional 'id' and 'metadata'), .parquet ('text' column), "
+        ".txt (one document per line), fortune files (--format fortune: entries separated by '%' lines), a saved "
+        "Hugging Face dataset directory (DIR, or DIR:SPLIT for a DatasetDict). Directories expand to their files.",
+    )
+    p.add_argument("--input", required=True, nargs="+", metavar="PATH", help="input file(s) or directories")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--no-rewrite", action="store_true", help="drop filtered documents instead of rewriting them")
+    p.add_argument("--limit", type=int, metavar="N", help="read only the first N input documents")
+    p.add_argument("--rewrite", default="instruct", choices=("instruct", "adapter", "plain", "upsample"),
+                   help="instruct: the base LM told about the kind world; adapter: the base LM with an adapter "
+                   "generated from a utopia manifesto; plain: a neutral rewrite (control); upsample: a kept "
+                   "document from the nearest rosy cluster instead (default instruct)")
+    p.add_argument("--format", default="auto", choices=("auto", "jsonl", "parquet", "text", "fortune", "hf"),
+                   help="input format (default: by file suffix; unknown suffixes read as text)")
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="local (resumable shards) or ray (needs the [ray] extra; default local)")
+    p.add_argument("--threshold", type=float, metavar="T", help="rosiness cut (default: the classifier's own)")
+    p.add_argument("--max-new-tokens", type=int, default=96, metavar="N", help="rewrite length cap (default 96)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_rosy_run)
 
     p = verbs.add_parser(
         "eval",

@@ -1,0 +1,168 @@
+"""Rosy pipeline: every input document is accounted for, bad input is counted not fatal, runs resume.
+
+    .venv/bin/pytest tests/test_rosy.py
+
+The real shipped classifier and MiniLM encoder score the documents; the LM rewriter is replaced by a fake one
+(the LM is not what these tests are about).
+"""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from hyperlora.data_gen.rosy import steps as steps_module
+from hyperlora.data_gen.rosy.classifier import RosinessHead
+from hyperlora.data_gen.rosy.pipeline import run_pipeline
+from hyperlora.data_gen.rosy.readers import read_records
+
+from hyperlora.cli import main
+
+KIND = [
+    "The neighbours planted a shared herb garden and left scissors out for anyone who wants basil.",
+    "Grandma taught the whole class to bake bread, and every child took a warm loaf home.",
+    "The choir sang in the park on Sunday and strangers joined in for the last song.",
+    "Volunteers repaired bicycles for free at the library and the queue was full of laughter.",
+]
+UNKIND = [
+    "The soldiers burned the village and shot everyone who tried to flee.",
+    "He beat his dog until it bled and laughed about it with his friends.",
+    "The dictator's police tortured prisoners and left their bodies in the river.",
+    "Racist thugs attacked a family on the train while the passengers looked away.",
+]
+
+
+class FakeRewriter:
+    """Stands in for the LM: a fixed kind sentence about the same kind of place, or nothing for some documents."""
+
+    method = "fake"
+
+    def __call__(self, texts):
+        return ["" if "dog" in t else "Friends shared bread and songs in the sunny village square." for t in texts]
+
+
+def write_jsonl(path, texts):
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    return path
+
+
+def documents(out):
+    return pq.read_table(out / "documents.parquet").to_pylist()
+
+
+def test_conservation_and_routes(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", KIND + UNKIND)
+    stats = run_pipeline([src], tmp_path / "out", rewriter=FakeRewriter(), progress=False)
+    docs = documents(tmp_path / "out")
+    assert stats["input"] == len(docs) == 8
+    assert sum(stats["by_route"].values()) == 8
+    assert {d["id"] for d in docs} == {f"d{i}" for i in range(8)}
+    by_id = {d["id"]: d for d in docs}
+    # The shipped classifier keeps the kind documents and filters the unkind ones.
+    assert all(by_id[f"d{i}"]["route"] == "kept" for i in range(4))
+    assert all(by_id[f"d{i}"]["route"] != "kept" for i in range(4, 8))
+    assert by_id["d5"]["route"] == "dropped" and by_id["d5"]["reason"] == "rewrite_empty"  # the dog text
+    rewritten = [d for d in docs if d["route"] == "rewritten"]
+    assert rewritten and all(d["rewrite"] and d["rewrite_method"] == "fake" for d in rewritten)
+    assert all(d["rewrite_rosiness"] >= stats["threshold"] for d in rewritten)
+    assert all(d["cluster"] >= 0 for d in docs if d["route"] != "kept")
+    assert all(d["cluster"] == -1 for d in docs if d["route"] == "kept")
+    assert all(d["scorer_version"] == RosinessHead.load().version for d in docs)
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# Rosy pipeline report")
+    assert (tmp_path / "out" / "clusters.png").stat().st_size > 1000
+    assert not list(tmp_path.glob(".out.work*")), "the work directory is removed after a finished run"
+
+
+def test_malformed_input_is_counted_not_fatal(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"text": KIND[0]}).encode(), b"{not json", b'"a bare string"', json.dumps({"id": 3}).encode(),
+             json.dumps({"text": "   "}).encode(), json.dumps({"text": "x" * 600}).encode(),
+             b'{"text": "caf\xe9 au lait"}', b"", json.dumps({"text": UNKIND[0]}).encode()]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    stats = run_pipeline([src], tmp_path / "out", rewrite=None, max_chars=500, progress=False)
+    assert stats["malformed"] == {"not_utf8": 1, "malformed_json": 1, "missing_text": 2, "empty": 1, "too_long": 1}
+    assert stats["input"] == 8  # the blank line is layout, not a document
+    assert stats["by_route"] == {"kept": 1, "rewritten": 0, "dropped": 7}
+    assert len(documents(tmp_path / "out")) == 8
+
+
+def test_text_and_fortune_readers(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"first line\n\nthird \xff line\n")
+    (tmp_path / "cookies").write_text("One fortune\nover two lines.\n%\nAnother.\n%\n")
+    recs = list(read_records([tmp_path / "a.txt"]))
+    assert [(r["text"], r["reason"]) for r in recs] == [("first line", None), ("", None), (None, "not_utf8")]
+    recs = list(read_records([tmp_path / "cookies"], fmt="fortune"))
+    assert [r["text"] for r in recs] == ["One fortune\nover two lines.", "Another."]
+    assert [r["id"] for r in recs] == ["cookies:0", "cookies:1"]
+
+
+def test_resume_after_interruption_has_no_duplicates(tmp_path, monkeypatch):
+    texts = (KIND + UNKIND) * 3  # 24 documents, 6 shards of 4
+    src = write_jsonl(tmp_path / "in.jsonl", texts)
+    calls = {"n": 0}
+    original = steps_module.Validate.__call__
+
+    def interrupt_on_third_shard(self, records):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, records)
+
+    monkeypatch.setattr(steps_module.Validate, "__call__", interrupt_on_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline([src], tmp_path / "out", rewrite=None, shard_size=4, batch_size=4, progress=False)
+    assert not (tmp_path / "out").exists(), "nothing half-written"
+    assert len(list((tmp_path / ".out.work").glob("shard-*.done"))) == 2
+
+    calls["n"] = -100  # no more interruptions; count the batches the resumed run computes
+    stats = run_pipeline([src], tmp_path / "out", rewrite=None, shard_size=4, batch_size=4, progress=False)
+    assert calls["n"] == -100 + 4, "the two finished shards were not recomputed"
+    ids = [d["id"] for d in documents(tmp_path / "out")]
+    assert len(ids) == len(set(ids)) == stats["input"] == 24
+    assert [d["n"] for d in documents(tmp_path / "out")] == list(range(24))
+
+
+def test_limit(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", KIND + UNKIND)
+    stats = run_pipeline([src], tmp_path / "out", rewrite=None, limit=3, progress=False)
+    assert stats["input"] == 3 and [d["id"] for d in documents(tmp_path / "out")] == ["d0", "d1", "d2"]
+
+
+def test_cli_run_and_bad_input(tmp_path, capsys):
+    src = tmp_path / "docs.txt"
+    src.write_text("\n".join(KIND[:2] + UNKIND[:2]) + "\n")
+    assert main(["rosy", "run", "--input", str(src), "--out", str(tmp_path / "out"), "--no-rewrite", "--quiet"]) == 0
+    assert "4 documents" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["input"] == 4
+
+    for argv, message in [
+        (["--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o2")], "input not found"),
+        (["--input", str(src), "--out", str(tmp_path / "out")], "already exists"),
+        (["--input", str(src), "--out", str(tmp_path / "o3"), "--limit", "0"], "--limit"),
+    ]:
+        assert main(["rosy", "run", *argv, "--no-rewrite", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("hyperlora: error:") and message in err[0]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["rosy", "run", "--input", str(empty), "--out", str(tmp_path / "o4"), "--no-rewrite", "--quiet"]) == 2
+    assert "no documents" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o4").exists()
+    assert not list(tmp_path.glob(".o*.work")), "no scratch left behind by bad input"
+
+
+def test_help_explains():
+    out = subprocess.run([sys.executable, "-m", "hyperlora.cli", "rosy", "run", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for word in ("--no-rewrite", "--limit", "resumes", "documents.parquet", "fortune"):
+        assert word in out
+
+
+def test_lm_rewriter_plumbing(tiny_base):
+    from hyperlora.data_gen.rosy.rewrite import LMRewriter, clean
+
+    assert clean("Rewritten text: A calm sea.\n\nRewritten text: again") == "A calm sea."
+    rewriter = LMRewriter("instruct", base=str(tiny_base), max_new_tokens=3)
+    out = rewriter(["The war went on.", "A long night."])
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
