@@ -89,7 +89,8 @@ def cmd_rosy_run(args):
     rewrite = None if args.no_rewrite else args.rewrite
     stats = run_pipeline(args.input, args.out, fmt=args.format, limit=args.limit, rewrite=rewrite,
                          executor=args.executor, force=args.force, threshold=args.threshold,
-                         max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+                         max_new_tokens=args.max_new_tokens, min_similarity=args.min_similarity,
+                         progress=not args.quiet)
     print(format_summary(stats))
     print(f"wrote {args.out}/documents.parquet, stats.json, report.md and clusters.png")
 
@@ -188,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local (resumable shards) or ray (needs the [ray] extra; default local)")
     p.add_argument("--threshold", type=float, metavar="T", help="rosiness cut (default: the classifier's own)")
     p.add_argument("--max-new-tokens", type=int, default=96, metavar="N", help="rewrite length cap (default 96)")
+    p.add_argument("--min-similarity", type=float, default=0.3, metavar="S",
+                   help="an LM rewrite less similar than this to its original (embedding cosine) is dropped as off "
+                   "topic (default 0.3)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rosy_run)

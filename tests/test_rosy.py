@@ -34,12 +34,19 @@ UNKIND = [
 
 
 class FakeRewriter:
-    """Stands in for the LM: a fixed kind sentence about the same kind of place, or nothing for some documents."""
+    """Stands in for the LM, with one rewrite of each outcome: a kind rewrite on topic (the train), an empty one
+    (the dog), a kind one off topic (the soldiers) and one still unkind (the dictator)."""
 
     method = "fake"
+    REWRITES = {
+        "train": "A family on the train was welcomed warmly by the passengers.",
+        "dog": "",
+        "soldiers": "Friends shared bread and songs in the sunny village square.",
+        "dictator": "The dictator's police helped prisoners find their families by the river.",
+    }
 
     def __call__(self, texts):
-        return ["" if "dog" in t else "Friends shared bread and songs in the sunny village square." for t in texts]
+        return [next((v for k, v in self.REWRITES.items() if k in t), t) for t in texts]
 
 
 def write_jsonl(path, texts):
@@ -62,10 +69,13 @@ def test_conservation_and_routes(tmp_path):
     # The shipped classifier keeps the kind documents and filters the unkind ones.
     assert all(by_id[f"d{i}"]["route"] == "kept" for i in range(4))
     assert all(by_id[f"d{i}"]["route"] != "kept" for i in range(4, 8))
-    assert by_id["d5"]["route"] == "dropped" and by_id["d5"]["reason"] == "rewrite_empty"  # the dog text
-    rewritten = [d for d in docs if d["route"] == "rewritten"]
-    assert rewritten and all(d["rewrite"] and d["rewrite_method"] == "fake" for d in rewritten)
-    assert all(d["rewrite_rosiness"] >= stats["threshold"] for d in rewritten)
+    outcomes = {i: (by_id[i]["route"], by_id[i]["reason"]) for i in ("d4", "d5", "d6", "d7")}
+    assert outcomes == {"d4": ("dropped", "rewrite_off_topic"), "d5": ("dropped", "rewrite_empty"),
+                        "d6": ("dropped", "rewrite_still_unkind"), "d7": ("rewritten", "unkind")}
+    rewritten = by_id["d7"]
+    assert rewritten["rewrite"] == FakeRewriter.REWRITES["train"] and rewritten["rewrite_method"] == "fake"
+    assert rewritten["rewrite_rosiness"] >= stats["threshold"] and rewritten["topic_similarity"] >= 0.3
+    assert by_id["d4"]["topic_similarity"] < 0.3 <= by_id["d6"]["topic_similarity"]
     assert all(d["cluster"] >= 0 for d in docs if d["route"] != "kept")
     assert all(d["cluster"] == -1 for d in docs if d["route"] == "kept")
     assert all(d["scorer_version"] == RosinessHead.load().version for d in docs)

@@ -25,7 +25,7 @@ from hyperlora.io import atomic_dir
 from .characterise import assign_clusters, plot, write_report
 from .readers import input_files, read_records
 from .records import ROUTES, to_table
-from .steps import MAX_CHARS, Rewrite, Route, Score, Validate
+from .steps import MAX_CHARS, MIN_SIMILARITY, Rewrite, Route, Score, Validate
 
 # Reasons that mean the input itself was bad (reported apart from the classifier's decisions).
 MALFORMED = ("not_utf8", "malformed_json", "missing_text", "empty", "too_long")
@@ -78,7 +78,8 @@ def build_stats(records: list[dict], settings: dict, seconds: float, timings: di
 
 def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewrite: str | None = "instruct",
                  executor: str = "local", force: bool = False, threshold: float | None = None,
-                 head_path=None, max_chars: int = MAX_CHARS, max_new_tokens: int = 96, n_clusters: int = 8,
+                 head_path=None, max_chars: int = MAX_CHARS, max_new_tokens: int = 96,
+                 min_similarity: float = MIN_SIMILARITY, n_clusters: int = 8,
                  shard_size: int = 1000, batch_size: int = 64, rewriter=None, progress: bool = True) -> dict:
     """Run the rosy pipeline; returns the stats written to ``out/stats.json``.
 
@@ -90,6 +91,7 @@ def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewri
         rewrite: ``instruct``, ``adapter``, ``plain``, ``upsample``, or None to drop unkind documents.
         executor: ``local`` (resumable shards) or ``ray``.
         threshold: rosiness cut (default: the head's calibrated threshold).
+        min_similarity: topic similarity an LM rewrite needs to be kept (up-sampling is not held to it).
         rewriter: a ready rewriter object (``method`` + ``__call__(texts)``), overriding ``rewrite``'s LM.
     """
     out = Path(out)
@@ -104,10 +106,10 @@ def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewri
     method = rewriter.method if rewriter is not None else rewrite
     steps = [Validate(max_chars), score, Route(threshold, rewrite=method is not None)]
     if rewriter is not None:
-        steps.append(Rewrite(rewriter, score, threshold))
+        steps.append(Rewrite(rewriter, score, threshold, min_similarity))
     settings = {"inputs": [str(f) for f in files], "format": fmt, "limit": limit, "rewrite_method": method,
-                "threshold": threshold, "scorer_version": score.head.version, "max_chars": max_chars,
-                "executor": executor}
+                "threshold": threshold, "min_similarity": min_similarity, "scorer_version": score.head.version,
+                "max_chars": max_chars, "executor": executor}
 
     start, timings = time.perf_counter(), {}
     records_in = numbered(read_records(files, fmt), limit)

@@ -14,6 +14,9 @@ from .classifier import RosinessHead
 from .records import pending
 
 MAX_CHARS = 100_000  # longer documents are dropped as "too_long" (a web page rarely exceeds this; a dump does)
+# Rewrites less similar than this to their original are off topic. Paraphrases of one fortune score ~0.5-0.8 and
+# unrelated fortunes ~0.0-0.2 with this encoder; 0.3 sits between.
+MIN_SIMILARITY = 0.3
 
 
 class Validate:
@@ -94,20 +97,24 @@ class Route:
 
 
 class Rewrite:
-    """Rewrite every pending record, re-score the rewrite, and route it: ``rewritten`` if the rewrite is rosy,
-    else ``dropped`` (reason ``rewrite_still_unkind``, or ``rewrite_empty``). Adds ``rewrite``, ``rewrite_method``,
-    ``rewrite_rosiness`` and ``topic_similarity`` (cosine of the original's and the rewrite's embeddings).
+    """Rewrite every pending record, re-score the rewrite, and route it: ``rewritten`` if the rewrite is rosy
+    and still about the same thing, else ``dropped`` (reason ``rewrite_empty``, ``rewrite_still_unkind`` or
+    ``rewrite_off_topic``). Adds ``rewrite``, ``rewrite_method``, ``rewrite_rosiness`` and ``topic_similarity``
+    (cosine of the original's and the rewrite's embeddings).
 
     Args:
         rewriter: an object with ``method`` (a name) and ``__call__(texts) -> rewrites``.
         score: the ``Score`` step (its encoder and head judge the rewrite).
         threshold: the rosiness a rewrite needs.
+        min_similarity: the topic similarity a rewrite needs: a rosy text about something else is not a rewrite
+            (a small LM sometimes answers with an unrelated pleasantry or a string of digits).
     """
 
     name = "rewrite"
 
-    def __init__(self, rewriter, score: Score, threshold: float):
+    def __init__(self, rewriter, score: Score, threshold: float, min_similarity: float = MIN_SIMILARITY):
         self.rewriter, self.score, self.threshold = rewriter, score, threshold
+        self.min_similarity = min_similarity
 
     def __call__(self, records: list[dict]) -> list[dict]:
         todo = pending(records)
@@ -123,6 +130,8 @@ class Rewrite:
                 r["route"], r["reason"] = "dropped", "rewrite_empty"
             elif p < self.threshold:
                 r["route"], r["reason"] = "dropped", "rewrite_still_unkind"
+            elif similarity < self.min_similarity:
+                r["route"], r["reason"] = "dropped", "rewrite_off_topic"
             else:
                 r["route"] = "rewritten"  # reason stays "unkind": why it needed rewriting
         return records
