@@ -176,3 +176,27 @@ def test_lm_rewriter_plumbing(tiny_base):
     rewriter = LMRewriter("instruct", base=str(tiny_base), max_new_tokens=3)
     out = rewriter(["The war went on.", "A long night."])
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
+
+
+def test_parquet_and_hf_dataset_readers(tmp_path):
+    import pyarrow as pa
+    from datasets import Dataset, DatasetDict
+
+    from hyperlora.errors import HyperLoRAError
+
+    columns = {"id": ["a", "b", None], "text": ["one", None, "three"], "lang": ["en", "en", "fr"]}
+    pq.write_table(pa.table(columns), tmp_path / "docs.parquet")
+    recs = list(read_records([tmp_path / "docs.parquet"]))
+    assert [(r["id"], r["text"], r["reason"]) for r in recs] == [
+        ("a", "one", None), ("b", None, "missing_text"), ("docs:2", "three", None)]
+    assert json.loads(recs[2]["metadata"]) == {"lang": "fr"}
+
+    Dataset.from_dict(columns).save_to_disk(tmp_path / "ds")
+    DatasetDict({"train": Dataset.from_dict(columns)}).save_to_disk(tmp_path / "dd")
+    assert [r["text"] for r in read_records([tmp_path / "ds"])] == ["one", None, "three"]
+    assert len(list(read_records([f"{tmp_path / 'dd'}:train"]))) == 3
+    with pytest.raises(HyperLoRAError, match="splits"):
+        list(read_records([tmp_path / "dd"]))
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "nope.parquet")
+    with pytest.raises(HyperLoRAError, match="no 'text' column"):
+        list(read_records([tmp_path / "nope.parquet"]))
