@@ -269,8 +269,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
     heads = [p for n, p in hypernet.named_parameters() if n.startswith(("head_A.", "head_B."))]
     rest = [p for n, p in hypernet.named_parameters() if not n.startswith(("head_A.", "head_B."))]
-    groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    param_groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]
+    optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resuming:
         optimizer.load_state_dict(opt_state)
         print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
