@@ -9,6 +9,11 @@ per manifesto, runs every sequence through the base model with its own manifesto
     loss = CE(compliant response)                       on records whose manifesto has rules
          + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
          + l2_weight · mean(B²)                         on the generated weights
+         + contrast_weight · max(0, contrast_margin − (CE_other − CE_own))   per sequence with rules
+
+The contrast term is what makes an adapter specific: CE_other is the same response under the adapter of another
+manifesto in the batch. Without it, most of what the hypernetwork learns is the responses' shared style, which
+any manifesto's adapter carries just as well (``scripts/manifesto_gap.py`` measures this).
 
 Nothing below the lowest adapted layer depends on the manifesto, so with ``cache_activations`` the hidden state
 entering that layer is computed once per record and training runs only the layers above it. The batch at step s
@@ -61,6 +66,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     l2_weight: float = 1e-3
     retain_weight: float = 1.0
+    # Hinge on CE(response | another manifesto's adapter) − CE(response | its own), per sequence, in nats per
+    # token; costs one more forward and backward of the adapted layers. 0 turns it off.
+    contrast_weight: float = 0.0
+    contrast_margin: float = 0.3
     cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
     save_every: int = 100
     log_every: int = 10
@@ -187,6 +196,13 @@ def activation_cache(model, tokenizer, tokens, first_layer: int, out_dir: Path, 
     safetensors.torch.save_file({str(k): v for k, v in cache.items()}, str(tmp))
     tmp.rename(path)  # complete or absent, never half-written
     return cache
+
+
+def per_sequence_mean(values: torch.Tensor, seq: torch.Tensor, n: int) -> torch.Tensor:
+    """(n,) mean of per-token ``values`` within each of n sequences; ``seq`` gives each value's sequence."""
+    total = values.new_zeros(n).index_add_(0, seq, values)
+    count = values.new_zeros(n).index_add_(0, seq, torch.ones_like(values))
+    return total / count.clamp(min=1)
 
 
 def pad_stack(tensors: list[torch.Tensor], value=0) -> torch.Tensor:
@@ -328,8 +344,20 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
                 base_logits = model.lm_head(upper_hidden(model, h[retain], first_layer)[predict[retain]]).float()
             kl = F.kl_div(logits[~learn].log_softmax(-1), base_logits.log_softmax(-1), log_target=True,
                           reduction="batchmean")
+        contrast = logits.sum() * 0
+        if cfg.contrast_weight and len(batch) > 1 and learn.any():
+            # Each sequence again, under the adapter of the next manifesto in the batch (a different one).
+            other = (owner + 1) % len(batch)
+            swapped = {n: (A.index_select(0, other), B.index_select(0, other)) for n, (A, B) in adapters.items()}
+            with accelerator.autocast(), per_example_lora(model, swapped, net.config.scaling):
+                logits_other = model.lm_head(upper_hidden(model, h, first_layer)[predict]).float()
+            seq = predict.nonzero()[:, 0]  # the sequence of each target token
+            own = per_sequence_mean(F.cross_entropy(logits, labels, reduction="none"), seq, len(rows))
+            swap = per_sequence_mean(F.cross_entropy(logits_other, labels, reduction="none"), seq, len(rows))
+            scored = ~retain & (torch.bincount(seq, minlength=len(rows)) > 0)
+            contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
         l2 = torch.stack([B.square().mean() for _, B in adapters.values()]).mean()
-        loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2
+        loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
 
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
@@ -342,6 +370,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": loss.item(), "ce": ce.item(), "retain_kl": kl.item(), "l2": l2.item(),
+                   "contrast": contrast.item(),
                    "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
                    "tokens": int(target.sum()), "elapsed_s": round(time.perf_counter() - start, 1)}
             log.write(json.dumps(row) + "\n")

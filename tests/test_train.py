@@ -15,7 +15,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from hyperlora.train import lower_hidden, upper_hidden
+from hyperlora.train import lower_hidden, per_sequence_mean, upper_hidden
 from tests.conftest import tiny_llama
 
 RULES = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
@@ -102,3 +102,20 @@ def test_bad_config_is_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().startswith("hyperlora: error: steps must be at least 1")
     proc = _run(tmp_path / "c.yaml", "nonsense=3")
     assert proc.returncode == 2 and "unknown config key" in proc.stderr
+
+
+def test_per_sequence_mean():
+    values = torch.tensor([1.0, 3.0, 5.0, 10.0])
+    seq = torch.tensor([0, 0, 2, 2])
+    assert per_sequence_mean(values, seq, 3).tolist() == [2.0, 0.0, 7.5]
+
+
+def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
+    """With contrast_weight, a response scores better under its own manifesto's adapter than another's: the
+    hinge max(0, margin − (CE_other − CE_own)) starts at about the margin and falls."""
+    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=12), "contrast_weight=1.0", "contrast_margin=0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    assert rows[0]["contrast"] == pytest.approx(0.5, abs=0.1)  # fresh adapters are near zero: no gap yet
+    first, last = (sum(r["contrast"] for r in part) / 3 for part in (rows[:3], rows[-3:]))
+    assert last < 0.6 * first
