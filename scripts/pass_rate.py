@@ -1,0 +1,56 @@
+"""Strict rule pass rate of a checkpoint's adapters, own manifesto against a shuffled one: a fast check for pilots.
+
+The same cases as `hyperlora eval` (its full preset: 16 manifestos × 3 prompts per split, greedy, 80 new tokens),
+but only two conditions: `adapter` (the case's own manifesto) and `shuffled` (the next chosen manifesto of the
+split). Minutes instead of the full report's hour; the report stays the measure of record.
+
+    .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits test_paraphrase test_combination]
+"""
+
+import argparse
+import json
+
+import torch
+from hyperlora.data_gen.verifiers import verify_each
+from hyperlora.evals.data import load_data, select_cases
+
+from hyperlora.base import load_base
+from hyperlora.generation import generate
+from hyperlora.generator import HyperLoRA, shipped_checkpoint
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None, help="hypernetwork checkpoint (default: the shipped one)")
+    parser.add_argument("--data", default="data/default", help="dataset from `hyperlora data generate`")
+    parser.add_argument("--splits", nargs="+", default=["test_paraphrase", "test_combination"])
+    parser.add_argument("--manifestos", type=int, default=16, help="manifestos per split")
+    parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto")
+    parser.add_argument("--max-new-tokens", type=int, default=80)
+    args = parser.parse_args()
+
+    checkpoint = args.checkpoint or shipped_checkpoint()
+    hl = HyperLoRA.from_pretrained(checkpoint)
+    model, tokenizer = load_base(hl.config.base_model)
+    data = load_data(args.data, progress=False)
+    summary = {}
+    for split in args.splits:
+        cases = select_cases(data, [split], args.manifestos, args.prompts)
+        order = list(dict.fromkeys(c.manifesto for c in cases))
+        partner = {m: order[(i + 1) % len(order)] for i, m in enumerate(order)}
+        passed = {"adapter": 0, "shuffled": 0}
+        for manifesto in order:
+            mine = [c for c in cases if c.manifesto == manifesto]
+            for cond, text in (("adapter", manifesto), ("shuffled", partner[manifesto])):
+                with torch.inference_mode(), hl.generate_adapter(text).applied_to(model):
+                    replies = generate(model, tokenizer, [c.prompt for c in mine], max_new_tokens=args.max_new_tokens)
+                passed[cond] += sum(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values())
+                                    for c, reply in zip(mine, replies))
+        summary[split] = {"n": len(cases), **{k: round(100 * v / len(cases), 1) for k, v in passed.items()}}
+        print(f"{split:17s} n={len(cases):3d}  adapter {summary[split]['adapter']:5.1f}%  "
+              f"shuffled {summary[split]['shuffled']:5.1f}%", flush=True)
+    print(json.dumps({"checkpoint": str(checkpoint), "splits": summary}))
+
+
+if __name__ == "__main__":
+    main()
