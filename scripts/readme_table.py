@@ -1,0 +1,37 @@
+"""The README's headline table, printed from an eval report's results.json (so no figure there is typed in).
+
+    .venv/bin/python scripts/readme_table.py evals/reports/full-d760d323/results.json
+"""
+
+import json
+import sys
+
+
+def pct(x: dict) -> str:
+    return f"{100 * x['value']:.1f}"
+
+
+def pct_ci(x: dict) -> str:
+    return f"{pct(x)} [{100 * x['ci_low']:.1f}, {100 * x['ci_high']:.1f}]"
+
+
+def main(path: str) -> None:
+    r = json.load(open(path))
+    n = r["pass_rate"]["base"]["all"]["n"]
+    print(f"| condition | all (n={n}) | test_paraphrase | test_combination | test_family | QA % (retention) "
+          "| harmful refused % | benign refused % | context tokens |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for c in r["conditions"]:
+        rate, cap = r["pass_rate"][c], r["capability"][c]
+        split = rate["by_split"]
+        label = f"`{c}`" + (f" (n={rate['all']['n']})" if rate["all"]["n"] != n else "")
+        print(f"| {label} | {pct_ci(rate['all'])} | {pct(split['test_paraphrase'])} | "
+              f"{pct(split['test_combination'])} | {pct(split['test_family'])} | "
+              f"{pct(cap['qa_accuracy'])} ({cap['qa_retention']['value']:.2f}) | {pct(r['refusal_harmful'][c])} | "
+              f"{pct(r['refusal_benign'][c])} | {r['context_tokens'][c]:.0f} |")
+    d = r["adapter_minus_system_prompt"]["all"]
+    print(f"\nadapter − system_prompt: {pct_ci(d)} points")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "evals/reports/full-d760d323/results.json")
