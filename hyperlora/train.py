@@ -337,7 +337,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             hidden = upper_hidden(model, h, first_layer)  # (N, T, d)
         logits = model.lm_head(hidden[predict]).float()  # (n_targets, V)
         learn = (~retain)[:, None].expand_as(predict)[predict]  # (n_targets,) bool
-        ce = F.cross_entropy(logits[learn], labels[learn]) if learn.any() else logits.sum() * 0
+        token_ce = F.cross_entropy(logits, labels, reduction="none")  # (n_targets,)
+        ce = token_ce[learn].mean() if learn.any() else logits.sum() * 0
         kl = logits.sum() * 0
         if retain.any():
             with torch.no_grad(), accelerator.autocast():
@@ -352,9 +353,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             with accelerator.autocast(), per_example_lora(model, swapped, net.config.scaling):
                 logits_other = model.lm_head(upper_hidden(model, h, first_layer)[predict]).float()
             seq = predict.nonzero()[:, 0]  # the sequence of each target token
-            own = per_sequence_mean(F.cross_entropy(logits, labels, reduction="none"), seq, len(rows))
+            own = per_sequence_mean(token_ce, seq, len(rows))
             swap = per_sequence_mean(F.cross_entropy(logits_other, labels, reduction="none"), seq, len(rows))
-            scored = ~retain & (torch.bincount(seq, minlength=len(rows)) > 0)
+            scored = ~retain & predict.any(1)  # sequences with rules and at least one target token
             contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
         l2 = torch.stack([B.square().mean() for _, B in adapters.values()]).mean()
         loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
