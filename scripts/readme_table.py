@@ -6,9 +6,11 @@
 import json
 import sys
 
+from hyperlora.evals.report import _pct, _table
+
 
 def pct(x: dict) -> str:
-    return f"{100 * x['value']:.1f}"
+    return _pct(x["value"], 1)
 
 
 def pct_ci(x: dict) -> str:
@@ -18,17 +20,17 @@ def pct_ci(x: dict) -> str:
 def main(path: str) -> None:
     r = json.load(open(path))
     n = r["pass_rate"]["base"]["all"]["n"]
-    print(f"| condition | all (n={n}) | test_paraphrase | test_combination | test_family | QA % (retention) "
-          "| harmful refused % | benign refused % | context tokens |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    header = ["condition", f"all (n={n})", "test_paraphrase", "test_combination", "test_family", "QA % (retention)",
+              "harmful refused %", "benign refused %", "context tokens"]
+    rows = []
     for c in r["conditions"]:
         rate, cap = r["pass_rate"][c], r["capability"][c]
         split = rate["by_split"]
         label = f"`{c}`" + (f" (n={rate['all']['n']})" if rate["all"]["n"] != n else "")
-        print(f"| {label} | {pct_ci(rate['all'])} | {pct(split['test_paraphrase'])} | "
-              f"{pct(split['test_combination'])} | {pct(split['test_family'])} | "
-              f"{pct(cap['qa_accuracy'])} ({cap['qa_retention']['value']:.2f}) | {pct(r['refusal_harmful'][c])} | "
-              f"{pct(r['refusal_benign'][c])} | {r['context_tokens'][c]:.0f} |")
+        rows.append([label, pct_ci(rate["all"]), pct(split["test_paraphrase"]), pct(split["test_combination"]),
+                     pct(split["test_family"]), f"{pct(cap['qa_accuracy'])} ({cap['qa_retention']['value']:.2f})",
+                     pct(r["refusal_harmful"][c]), pct(r["refusal_benign"][c]), f"{r['context_tokens'][c]:.0f}"])
+    print(_table(header, rows))
     d = r["adapter_minus_system_prompt"]["all"]
     print(f"\nadapter − system_prompt: {pct_ci(d)} points")
 
