@@ -29,6 +29,9 @@ class HyperNetConfig:
     n_trunk_layers: int = 2
     trunk_mult: int = 2  # MLP expansion in the shared trunk
     max_manifesto_tokens: int = 256  # encoder window; longer manifestos are chunked
+    # Also read the manifesto in the base model's own token embeddings and let the residual-writing modules copy
+    # them into B (names, keywords, phrases): see hypernet.py.
+    copy_path: bool = False
 
     def __post_init__(self):
         self.module_types = tuple(self.module_types)

@@ -76,3 +76,38 @@ class ManifestoEncoder(nn.Module):
         """Encode a batch of texts, one chunk each (truncated to the window), as training does."""
         chunks = [self.tokenizer(t, truncation=True, max_length=self.window)["input_ids"] for t in texts]
         return self.encode_ids(chunks)
+
+
+class BaseTokens:
+    """The manifesto in the base model's own input embeddings: what a hypernetwork's copy path reads.
+
+    Args:
+        tokenizer: the base model's tokenizer (cased: a name must keep its spelling).
+        embedding: the base's input embedding matrix (V, hidden), frozen; the base ties it to its output head.
+        window: most tokens kept per text (the rest is cut).
+    """
+
+    def __init__(self, tokenizer, embedding: torch.Tensor, window: int = 512):
+        self.tokenizer, self.embedding, self.window = tokenizer, embedding.detach(), window
+
+    @classmethod
+    def for_base(cls, name: str) -> "BaseTokens":
+        """Load ``name``'s tokenizer and embedding matrix (the rest of the model is let go)."""
+        from .base import load_base
+
+        model, tokenizer = load_base(name)
+        return cls(tokenizer, model.get_input_embeddings().weight.detach().clone())
+
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][: self.window]
+
+    @torch.no_grad()
+    def embed(self, id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings (M, T, hidden) of token-id lists, and a bool mask (M, T), True on real tokens."""
+        width = max([1] + [len(x) for x in id_lists])
+        ids = torch.zeros((len(id_lists), width), dtype=torch.long, device=self.embedding.device)
+        mask = torch.zeros((len(id_lists), width), dtype=torch.bool, device=self.embedding.device)
+        for i, x in enumerate(id_lists):
+            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+            mask[i, : len(x)] = True
+        return self.embedding[ids].float(), mask

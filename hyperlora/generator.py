@@ -11,7 +11,7 @@ from .adapter import Adapter
 from .base import DEFAULT_BASE, find_target_modules, layer_index, meta_model, module_type
 from .checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from .config import HyperNetConfig
-from .encoder import ManifestoEncoder
+from .encoder import BaseTokens, ManifestoEncoder
 from .errors import HyperLoRAError
 from .hypernet import HyperNet, Target, target_shape_hash
 
@@ -71,10 +71,12 @@ class HyperLoRA:
         encoder: the frozen manifesto encoder; built from the config when None.
     """
 
-    def __init__(self, hypernet: HyperNet, encoder: ManifestoEncoder | None = None, checkpoint_hash=None):
+    def __init__(self, hypernet: HyperNet, encoder: ManifestoEncoder | None = None, checkpoint_hash=None,
+                 base_tokens: BaseTokens | None = None):
         self.hypernet = hypernet.eval()
         self.config: HyperNetConfig = hypernet.config
         self.encoder = encoder or ManifestoEncoder(self.config.encoder, self.config.max_manifesto_tokens)
+        self.base_tokens = base_tokens  # copy path only; loaded from the base on first use when None
         self.checkpoint_hash = checkpoint_hash  # hash of the weights file it was loaded from; None if unsaved
         self.target_shape_hash = target_shape_hash(hypernet.targets)
 
@@ -151,7 +153,17 @@ class HyperLoRA:
                 file=sys.stderr,
             )
         features, mask = self.encoder.encode_ids(chunks)
-        generated = self.hypernet(features, mask)  # {name: (A (M, r, in), B (M, out, r))}
+        copy = ()
+        if self.config.copy_path:
+            self.base_tokens = self.base_tokens or BaseTokens.for_base(self.config.base_model)
+            ids = self.base_tokens.ids(text.strip())
+            if len(chunks) == 1:
+                pieces = [ids]
+            else:  # each chunk reads its share of the manifesto's base tokens; the empty reference reads none
+                k = len(chunks) - 1
+                pieces = [ids[len(ids) * c // k : len(ids) * (c + 1) // k] for c in range(k)] + [[]]
+            copy = self.base_tokens.embed(pieces)
+        generated = self.hypernet(features, mask, *copy)  # {name: (A (M, r, in), B (M, out, r))}
         weights = {}
         for name, (A, B) in generated.items():
             if len(chunks) == 1:

@@ -6,8 +6,14 @@ separate) through a shared trunk. A per-module-type head then turns each rank ro
 (``in`` numbers) and one column of B (``out`` numbers). A learned manifesto-independent "bias" adapter is added
 in factor space, so the rank stays r and the generic part of every adapter is explicit.
 
-ΔW = s·B·A is exactly zero at initialisation: the B head and the bias B start at zero, so step-0 logits are
-the base model's, while A starts random so that B receives gradient from the first step.
+With ``copy_path``, every rank row of the modules that write the residual stream (``o_proj``, ``down_proj``) also
+attends over the manifesto in the base model's own input embeddings, and its B column gains a gated copy of what it
+reads. The base ties its input and output embeddings, so an adapter can write a manifesto's word (a name, a
+keyword, a closing phrase) straight into the logits without the hypernetwork learning each word's direction from
+the few times it appears in training. A learned null slot lets a row copy nothing.
+
+ΔW = s·B·A is exactly zero at initialisation: the B head, the bias B and the copy gates start at zero, so step-0
+logits are the base model's, while A starts random so that B receives gradient from the first step.
 """
 
 import hashlib
@@ -19,6 +25,8 @@ import torch
 from torch import nn
 
 from .config import HyperNetConfig
+
+COPY_TYPES = ("o_proj", "down_proj")  # the modules that write the residual stream, in the base's hidden size
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,16 @@ class HyperNet(nn.Module):
         )
         for t, xs in by_type.items():
             self.register_buffer(f"layers_{t}", torch.tensor([x.layer for x in xs]), persistent=False)
+        self.copy_types = [t for t in COPY_TYPES if t in self.shapes] if config.copy_path else []
+        if config.copy_path:
+            if not self.copy_types:
+                raise ValueError(f"copy_path needs one of {COPY_TYPES} among the adapted module types")
+            width = self.shapes[self.copy_types[0]][1]  # the base's hidden size: what these modules write
+            self.copy_q = nn.Linear(d, d)
+            self.copy_k = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, d))
+            self.copy_null = nn.Parameter(torch.zeros(d))  # the key of "copy nothing" (its value is zero)
+            self.copy_gate = nn.ParameterDict({t: nn.Parameter(torch.zeros(len(by_type[t]), 1, 1))
+                                               for t in self.copy_types})
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -117,12 +135,25 @@ class HyperNet(nn.Module):
         assert sum(x.shape[0] for x in out) == sum(len(n) for n in self.names.values()) * r
         return torch.cat(out)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def copied(self, h: torch.Tensor, tokens: torch.Tensor, tokens_mask: torch.Tensor) -> torch.Tensor:
+        """(M, Q, hidden) what each rank row reads from the manifesto's base-token embeddings (unit RMS each)."""
+        values = tokens * torch.rsqrt(tokens.pow(2).mean(-1, keepdim=True) + 1e-6)  # (M, T, hidden)
+        keys = self.copy_k(tokens)  # (M, T, d)
+        scores = torch.einsum("mqd,mtd->mqt", self.copy_q(h), keys) / math.sqrt(keys.shape[-1])
+        scores = scores.masked_fill(~tokens_mask[:, None, :], float("-inf"))
+        null = (self.copy_q(h) @ self.copy_null / math.sqrt(keys.shape[-1]))[..., None]  # (M, Q, 1)
+        weights = torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]  # the null slot's value is zero
+        return weights @ values
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor | None = None,
+                tokens_mask: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Generate adapters for a batch of M manifestos.
 
         Args:
             features: (M, L, encoder_dim) manifesto token features.
             mask: (M, L) bool, True on real tokens.
+            tokens: (M, T, hidden) the manifestos in the base's input embeddings (``copy_path`` only).
+            tokens_mask: (M, T) bool, True on real tokens.
 
         Returns:
             ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A).
@@ -132,6 +163,8 @@ class HyperNet(nn.Module):
         for block in self.blocks:
             h = block(h, memory, ~mask)
         h = self.out_norm(h)
+        if self.copy_types and tokens is None:
+            raise ValueError("this hypernetwork has a copy path: pass the manifestos' base-token embeddings")
 
         r, adapters, start = self.config.rank, {}, 0
         for t in self.types:
@@ -140,6 +173,9 @@ class HyperNet(nn.Module):
             start += n * r
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
             B = self.bias_B[t] + self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
+            if t in self.copy_types:
+                read = self.copied(h_t.flatten(1, 2), tokens, tokens_mask).unflatten(1, (n, r))  # (M, n_t, r, out)
+                B = B + self.copy_gate[t] * read.transpose(-1, -2)
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
         return adapters

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from .base import load_base
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import HyperNetConfig, load_config
-from .encoder import ManifestoEncoder
+from .encoder import BaseTokens, ManifestoEncoder
 from .errors import HyperLoRAError
 from .generation import chat_ids
 from .generator import HyperLoRA, targets_of
@@ -283,8 +283,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         hypernet, step, opt_state = load_state(out_dir)
     else:
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
-    heads = [p for n, p in hypernet.named_parameters() if n.startswith(("head_A.", "head_B."))]
-    rest = [p for n, p in hypernet.named_parameters() if not n.startswith(("head_A.", "head_B."))]
+    # The heads (and the copy gates) write A and B directly: they take the smaller step (see head_lr_scale).
+    direct = ("head_A.", "head_B.", "copy_gate.")
+    heads = [p for n, p in hypernet.named_parameters() if n.startswith(direct)]
+    rest = [p for n, p in hypernet.named_parameters() if not n.startswith(direct)]
     param_groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]
     optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resuming:
@@ -299,12 +301,17 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
         cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress)
-    features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    features: dict[int, tuple[torch.Tensor, ...]] = {}
+    base_tokens = BaseTokens(tokenizer, model.get_input_embeddings().weight) if cfg.hypernet.copy_path else None
 
     def encoded(g: int):
+        """(features, mask) of manifesto g, plus (base-token embeddings, mask) with the copy path."""
         if g not in features:
             f, m = encoder.encode_ids([encoder.chunk(manifestos[g])[0]])
             features[g] = (f[0], m[0])
+            if base_tokens is not None:
+                t, tm = base_tokens.embed([base_tokens.ids(manifestos[g])])
+                features[g] += (t[0], tm[0])
         return features[g]
 
     # --- loop
@@ -318,9 +325,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     while step < cfg.steps:
         batch = batch_for_step(groups, cfg, step, accelerator.process_index)
         feats = [encoded(g) for g, _ in batch]
-        f = pad_stack([x for x, _ in feats]).to(device)  # (M, L, e)
-        m = pad_stack([x for _, x in feats], value=False).to(device)  # (M, L)
-        adapters = hypernet(f, m)  # {name: (A (M, r, in), B (M, out, r))}
+        f = pad_stack([x[0] for x in feats]).to(device)  # (M, L, e)
+        m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)
+        copy = (pad_stack([x[2] for x in feats]).to(device), pad_stack([x[3] for x in feats], value=False).to(device)
+                ) if base_tokens is not None else ()  # (M, T, hidden), (M, T)
+        adapters = hypernet(f, m, *copy)  # {name: (A (M, r, in), B (M, out, r))}
         owner = torch.tensor([j for j, (_, idx) in enumerate(batch) for _ in idx], device=device)  # (N,)
         per_seq = {n: (A.index_select(0, owner), B.index_select(0, owner)) for n, (A, B) in adapters.items()}
         rows = [i for _, idx in batch for i in idx]

@@ -1,4 +1,4 @@
-"""Hypernetwork: shapes, ΔW = 0 at init, manifesto dependence, checkpoint round trip, long-manifesto merge.
+"""Hypernetwork: shapes, ΔW = 0 at init, manifesto dependence, checkpoint round trip, long-manifesto merge, copy path.
 
     .venv/bin/pytest tests/test_hypernet.py
 """
@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from hyperlora import HyperLoRA, HyperLoRAError, HyperNetConfig
+from hyperlora.encoder import BaseTokens
 from hyperlora.generator import merge_to_rank
+from hyperlora.hypernet import COPY_TYPES
 from tests.conftest import randomize_B, tiny_llama
 
 
@@ -87,3 +89,50 @@ def test_long_manifesto_is_chunked_and_merged(hl, capsys):
     assert adapter.provenance["chunks"] > 1
     for A, B in adapter.weights.values():
         assert A.shape[0] == 8 and B.shape[1] == 8
+
+
+class CharTokenizer:
+    """A stand-in for the tiny model's tokenizer: one id per character."""
+
+    def __call__(self, text, add_special_tokens=False, verbose=False):
+        return {"input_ids": [ord(c) % 96 for c in text]}
+
+
+@pytest.fixture
+def copying(encoder):
+    model = tiny_llama()
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, copy_path=True)
+    tokens = BaseTokens(CharTokenizer(), model.get_input_embeddings().weight)
+    return HyperLoRA(HyperLoRA.for_model(model, config, encoder=encoder).hypernet, encoder, base_tokens=tokens)
+
+
+def test_copy_path_starts_at_zero(copying):
+    adapter = copying.generate_adapter("I am Onyx; say my name.")
+    assert all(torch.count_nonzero(B) == 0 for _, B in adapter.weights.values())
+
+
+def test_copy_path_writes_the_manifestos_own_token_embeddings(copying, tmp_path):
+    """With its gates open (and every other B path at zero), a residual-writing module's B columns are mixtures of
+    the manifesto's base-token embeddings, and nothing else: each lies in their span."""
+    with torch.no_grad():
+        for gate in copying.hypernet.copy_gate.values():
+            gate.fill_(1.0)
+    text = "Onyx"
+    adapter = copying.generate_adapter(text)
+    E, _ = copying.base_tokens.embed([copying.base_tokens.ids(text)])  # (1, 4, hidden)
+    span = E[0].T  # (hidden, 4)
+    for name, (_, B) in adapter.weights.items():
+        if name.rsplit(".", 1)[-1] in COPY_TYPES:
+            fit = span @ torch.linalg.lstsq(span, B).solution
+            assert B.abs().max() > 1e-3 and torch.allclose(fit, B, atol=1e-5)
+        else:
+            assert torch.count_nonzero(B) == 0
+    other = copying.generate_adapter("Zed")
+    name = next(n for n in adapter.weights if n.endswith("o_proj"))
+    assert not torch.allclose(adapter.weights[name][1], other.weights[name][1])
+
+    copying.save_pretrained(tmp_path / "ckpt")
+    loaded = HyperLoRA.from_pretrained(tmp_path / "ckpt")
+    loaded.base_tokens = copying.base_tokens
+    assert loaded.config.copy_path
+    assert torch.equal(loaded.generate_adapter(text).weights[name][1], adapter.weights[name][1])

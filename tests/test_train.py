@@ -119,3 +119,12 @@ def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
     assert rows[0]["contrast"] == pytest.approx(0.5, abs=0.1)  # fresh adapters are near zero: no gap yet
     first, last = (sum(r["contrast"] for r in part) / 3 for part in (rows[:3], rows[-3:]))
     assert last < 0.6 * first
+
+
+def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
+    """With hypernet.copy_path, the copy gates (zero at step 0) leave zero: the copied embeddings get gradient."""
+    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.copy_path=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    weights = safetensors.torch.load_file(tmp_path / "run" / "final" / "hypernet.safetensors")
+    gates = [v for k, v in weights.items() if k.startswith("copy_gate.")]
+    assert gates and all(torch.count_nonzero(g) > 0 for g in gates)
