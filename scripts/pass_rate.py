@@ -4,7 +4,11 @@ The same cases as `hyperlora eval` (its full preset: 16 manifestos × 3 prompts 
 but only two conditions: `adapter` (the case's own manifesto) and `shuffled` (the next chosen manifesto of the
 split). Minutes instead of the full report's hour; the report stays the measure of record.
 
-    .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits test_paraphrase test_combination]
+The split `train` takes its cases from the records the checkpoint was trained on (its `max_records`), so it tells
+underfitting (the training manifestos fail too) from poor generalisation. `--families` adds, per rule family, how
+many of the own adapter's cases pass that rule's verifier.
+
+    .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
 """
 
 import argparse
@@ -27,28 +31,38 @@ def main():
     parser.add_argument("--manifestos", type=int, default=16, help="manifestos per split")
     parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto")
     parser.add_argument("--max-new-tokens", type=int, default=80)
+    parser.add_argument("--families", action="store_true", help="also print the own adapter's pass rate per rule")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or shipped_checkpoint()
     hl = HyperLoRA.from_pretrained(checkpoint)
     model, tokenizer = load_base(hl.config.base_model)
     data = load_data(args.data, progress=False)
+    seen = hl.hypernet.checkpoint_config.get("train_config", {}).get("max_records", 0)
+    if "train" in args.splits and seen:  # train.py trains on the first max_records records only
+        data["train"] = data["train"].select(range(min(seen, len(data["train"]))))
     summary = {}
     for split in args.splits:
         cases = select_cases(data, [split], args.manifestos, args.prompts)
         order = list(dict.fromkeys(c.manifesto for c in cases))
         partner = {m: order[(i + 1) % len(order)] for i, m in enumerate(order)}
-        passed = {"adapter": 0, "shuffled": 0}
+        passed, per_rule = {"adapter": 0, "shuffled": 0}, {}
         for manifesto in order:
             mine = [c for c in cases if c.manifesto == manifesto]
             for cond, text in (("adapter", manifesto), ("shuffled", partner[manifesto])):
                 with torch.inference_mode(), hl.generate_adapter(text).applied_to(model):
                     replies = generate(model, tokenizer, [c.prompt for c in mine], max_new_tokens=args.max_new_tokens)
-                passed[cond] += sum(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values())
-                                    for c, reply in zip(mine, replies))
+                for c, reply in zip(mine, replies):
+                    verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
+                    passed[cond] += all(verdicts.values())
+                    for rule, ok in verdicts.items():
+                        per_rule.setdefault((cond, rule), []).append(ok)
         summary[split] = {"n": len(cases), **{k: round(100 * v / len(cases), 1) for k, v in passed.items()}}
         print(f"{split:17s} n={len(cases):3d}  adapter {summary[split]['adapter']:5.1f}%  "
               f"shuffled {summary[split]['shuffled']:5.1f}%", flush=True)
+        if args.families:
+            rules = sorted({rule for cond, rule in per_rule if cond == "adapter"})
+            print("  " + ", ".join(f"{r} {sum(per_rule['adapter', r])}/{len(per_rule['adapter', r])}" for r in rules))
     print(json.dumps({"checkpoint": str(checkpoint), "splits": summary}))
 
 
