@@ -16,7 +16,7 @@ import torch
 
 
 def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, steps: int = 100,
-                per_group: int = 2, lr: float = 2e-3, max_len: int = 160, seed: int = 0) -> dict:
+                per_group: int = 2, lr: float = 2e-3, max_len: int = 160, seed: int = 0, layers=()) -> dict:
     """Train one LoRA per group of pairs.
 
     Args:
@@ -29,17 +29,18 @@ def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, st
         lr: Adam learning rate.
         max_len: tokens per sequence (longer ones are cut at the end).
         seed: initialisation and sampling seed.
+        layers: decoder layers to adapt (empty: all of them).
 
     Returns:
         ``{"factors": [{module: (A (r, in), B·scale (out, r))} per group], "seconds": total wall time,
         "steps", "losses": [mean loss per step], "n_pairs": [per group]}``.
     """
-    from hyperlora.base import find_target_modules
+    from hyperlora.base import find_target_modules, layer_index
     from hyperlora.generation import chat_ids
     from hyperlora.lora import per_example_lora
 
     start = time.perf_counter()
-    targets = find_target_modules(model)
+    targets = {n: m for n, m in find_target_modules(model).items() if not layers or layer_index(n) in layers}
     G = len(groups)
     gen = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device

@@ -1,0 +1,71 @@
+"""How far can a plain LoRA on the adapted layers go? The eval's oracle LoRA, trained on all layers and on a subset.
+
+The hypernetwork of the CPU recipe writes adapters for the top 8 decoder layers only (configs/cpu.yaml); the eval's
+`oracle_lora` row adapts every layer. This trains the same per-manifesto LoRAs (the eval's full-preset settings:
+32 prompt-baked pairs each, 60 steps, lr 2e-3, rank 8) on the first `--per-split` manifestos of each split's eval
+cases, once on every layer and once on `--layers`, and prints the strict pass rate of each on those cases (greedy,
+80 new tokens). If the subset's pass rate stays near the all-layer one, the layer choice is not what holds the
+hypernetwork back.
+
+    .venv/bin/python scripts/oracle_ceiling.py [--layers 22 23 24 25 26 27 28 29] [--per-split 4]
+"""
+
+import argparse
+import json
+import time
+
+import torch
+from hyperlora.data_gen.prompts import prompt_id
+from hyperlora.data_gen.verifiers import verify_each
+from hyperlora.evals.data import load_data, manifesto_pairs, select_cases, train_prompt_ids
+from hyperlora.evals.lora_train import train_loras
+
+from hyperlora.base import DEFAULT_BASE, load_base
+from hyperlora.generation import generate
+from hyperlora.lora import per_example_lora
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="data/default", help="dataset from `hyperlora data generate`")
+    parser.add_argument("--splits", nargs="+", default=["test_paraphrase", "test_combination", "test_family"])
+    parser.add_argument("--per-split", type=int, default=4, help="oracle manifestos per split (the eval's 4)")
+    parser.add_argument("--layers", type=int, nargs="+", default=list(range(22, 30)))
+    parser.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args()
+
+    model, tok = load_base(DEFAULT_BASE)
+    data = load_data(args.data, progress=False)
+    cases = select_cases(data, args.splits, 16, 3)  # the eval's full-preset cases
+    chosen = []
+    for split in args.splits:
+        in_split = list(dict.fromkeys(c.manifesto for c in cases if c.split == split))
+        chosen += in_split[: args.per_split]
+    mine = {m: [c for c in cases if c.manifesto == m] for m in chosen}
+    exclude = {prompt_id(c.prompt) for c in cases}
+    groups = [manifesto_pairs(mine[m][0].rules, 32, train_prompt_ids(data), exclude, seed=i)
+              for i, m in enumerate(chosen)]
+
+    summary = {}
+    for label, layers in (("all layers", ()), (f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers))):
+        start = time.perf_counter()
+        trained = train_loras(model, tok, groups, rank=8, alpha=16.0, steps=args.steps, per_group=1, lr=2e-3,
+                              max_len=192, layers=layers)
+        passed = {split: [] for split in args.splits}
+        for m, factors in zip(chosen, trained["factors"]):
+            adapter = {name: (A[None], B[None]) for name, (A, B) in factors.items()}  # B already carries the scale
+            with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
+                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=80)
+            for c, reply in zip(mine[m], replies):
+                passed[c.split].append(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values()))
+        n = sum(len(v) for v in passed.values())
+        summary[label] = {"all": round(100 * sum(sum(v) for v in passed.values()) / n, 1), "n": n,
+                          **{s: round(100 * sum(v) / len(v), 1) for s, v in passed.items()},
+                          "final_loss": round(sum(trained["losses"][-10:]) / 10, 3),
+                          "seconds": round(time.perf_counter() - start)}
+        print(f"{label:16s} " + "  ".join(f"{k} {v}" for k, v in summary[label].items()), flush=True)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
