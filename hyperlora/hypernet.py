@@ -138,10 +138,10 @@ class HyperNet(nn.Module):
     def copied(self, h: torch.Tensor, tokens: torch.Tensor, tokens_mask: torch.Tensor) -> torch.Tensor:
         """(M, Q, hidden) what each rank row reads from the manifesto's base-token embeddings (unit RMS each)."""
         values = tokens * torch.rsqrt(tokens.pow(2).mean(-1, keepdim=True) + 1e-6)  # (M, T, hidden)
-        keys = self.copy_k(tokens)  # (M, T, d)
-        scores = torch.einsum("mqd,mtd->mqt", self.copy_q(h), keys) / math.sqrt(keys.shape[-1])
+        q = self.copy_q(h) / math.sqrt(h.shape[-1])  # (M, Q, d)
+        scores = torch.einsum("mqd,mtd->mqt", q, self.copy_k(tokens))  # (M, Q, T)
         scores = scores.masked_fill(~tokens_mask[:, None, :], float("-inf"))
-        null = (self.copy_q(h) @ self.copy_null / math.sqrt(keys.shape[-1]))[..., None]  # (M, Q, 1)
+        null = (q @ self.copy_null)[..., None]  # (M, Q, 1)
         weights = torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]  # the null slot's value is zero
         return weights @ values
 
