@@ -28,6 +28,17 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> Path:
     return Path(name)
 
 
+def pad_ids(id_lists: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token-id lists into ids (M, W) and a bool mask (M, W), True on real tokens; W ≥ 1."""
+    width = max([1] + [len(x) for x in id_lists])
+    ids = torch.full((len(id_lists), width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros((len(id_lists), width), dtype=torch.bool, device=device)
+    for i, x in enumerate(id_lists):
+        ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = True
+    return ids, mask
+
+
 class ManifestoEncoder(nn.Module):
     """Frozen transformer encoder returning per-token features of a manifesto.
 
@@ -61,14 +72,7 @@ class ManifestoEncoder(nn.Module):
     @torch.no_grad()
     def encode_ids(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode token-id chunks. Returns features (M, L, dim) and a bool mask (M, L), True on real tokens."""
-        width = max(len(c) for c in chunks)
-        pad = self.tokenizer.pad_token_id or 0
-        device = next(self.model.parameters()).device
-        ids = torch.full((len(chunks), width), pad, dtype=torch.long, device=device)
-        mask = torch.zeros((len(chunks), width), dtype=torch.bool, device=device)
-        for i, c in enumerate(chunks):
-            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[i, : len(c)] = True
+        ids, mask = pad_ids(chunks, self.tokenizer.pad_token_id or 0, next(self.model.parameters()).device)
         out = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (M, L, dim)
         return out, mask
 
@@ -104,10 +108,5 @@ class BaseTokens:
     @torch.no_grad()
     def embed(self, id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings (M, T, hidden) of token-id lists, and a bool mask (M, T), True on real tokens."""
-        width = max([1] + [len(x) for x in id_lists])
-        ids = torch.zeros((len(id_lists), width), dtype=torch.long, device=self.embedding.device)
-        mask = torch.zeros((len(id_lists), width), dtype=torch.bool, device=self.embedding.device)
-        for i, x in enumerate(id_lists):
-            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = True
+        ids, mask = pad_ids(id_lists, 0, self.embedding.device)
         return self.embedding[ids].float(), mask
