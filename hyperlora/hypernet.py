@@ -135,11 +135,17 @@ class HyperNet(nn.Module):
         assert sum(x.shape[0] for x in out) == sum(len(n) for n in self.names.values()) * r
         return torch.cat(out)
 
-    def copied(self, h: torch.Tensor, tokens: torch.Tensor, tokens_mask: torch.Tensor) -> torch.Tensor:
-        """(M, Q, hidden) what each rank row reads from the manifesto's base-token embeddings (unit RMS each)."""
-        values = tokens * torch.rsqrt(tokens.pow(2).mean(-1, keepdim=True) + 1e-6)  # (M, T, hidden)
+    def copied(self, h: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, tokens_mask: torch.Tensor):
+        """(M, Q, hidden) what each rank row reads from the manifesto's base-token embeddings.
+
+        Args:
+            h: (M, Q, d) the rank rows' latents.
+            keys: (M, T, d) ``copy_k`` of the base-token embeddings.
+            values: (M, T, hidden) the embeddings scaled to unit RMS.
+            tokens_mask: (M, T) bool, True on real tokens.
+        """
         q = self.copy_q(h) / math.sqrt(h.shape[-1])  # (M, Q, d)
-        scores = torch.einsum("mqd,mtd->mqt", q, self.copy_k(tokens))  # (M, Q, T)
+        scores = torch.einsum("mqd,mtd->mqt", q, keys)  # (M, Q, T)
         scores = scores.masked_fill(~tokens_mask[:, None, :], float("-inf"))
         null = (q @ self.copy_null)[..., None]  # (M, Q, 1)
         weights = torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]  # the null slot's value is zero
@@ -158,13 +164,17 @@ class HyperNet(nn.Module):
         Returns:
             ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A).
         """
+        if self.copy_types:
+            if tokens is None:
+                raise ValueError("this hypernetwork has a copy path: pass the manifestos' base-token embeddings")
+            # Keys and unit-RMS values once per batch; every copying module type reads the same manifesto tokens.
+            keys = self.copy_k(tokens)  # (M, T, d)
+            values = tokens * torch.rsqrt(tokens.pow(2).mean(-1, keepdim=True) + 1e-6)  # (M, T, hidden)
         memory = self.feat_proj(features)  # (M, L, d)
         h = self.queries().unsqueeze(0).expand(features.shape[0], -1, -1)  # (M, Q, d)
         for block in self.blocks:
             h = block(h, memory, ~mask)
         h = self.out_norm(h)
-        if self.copy_types and tokens is None:
-            raise ValueError("this hypernetwork has a copy path: pass the manifestos' base-token embeddings")
 
         r, adapters, start = self.config.rank, {}, 0
         for t in self.types:
@@ -174,7 +184,8 @@ class HyperNet(nn.Module):
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
             B = self.bias_B[t] + self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
             if t in self.copy_types:
-                read = self.copied(h_t.flatten(1, 2), tokens, tokens_mask).unflatten(1, (n, r))  # (M, n_t, r, out)
+                read = self.copied(h_t.flatten(1, 2), keys, values, tokens_mask)  # (M, n_t·r, out)
+                read = read.unflatten(1, (n, r))  # (M, n_t, r, out)
                 B = B + self.copy_gate[t] * read.transpose(-1, -2)
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
