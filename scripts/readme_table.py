@@ -1,6 +1,6 @@
 """The README's headline table, printed from an eval report's results.json (so no figure there is typed in).
 
-    .venv/bin/python scripts/readme_table.py evals/reports/full-d760d323/results.json
+    .venv/bin/python scripts/readme_table.py evals/reports/full-d1cec898/results.json
 """
 
 import json
@@ -36,4 +36,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "evals/reports/full-d760d323/results.json")
+    main(sys.argv[1] if len(sys.argv) > 1 else "evals/reports/full-d1cec898/results.json")
