@@ -284,8 +284,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     else:
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
     # The heads map a latent to whole rows of A and B: they take the smaller step (see head_lr_scale). The copy
-    # gates are one number per layer, so they train with the trunk: at the heads' step they stayed within ±0.011
-    # over a 600-step run and the copy path did nothing.
+    # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
+    # zero in the CPU recipe: README, "Where the pass rate is lost".)
     direct = ("head_A.", "head_B.")
     heads = [p for n, p in hypernet.named_parameters() if n.startswith(direct)]
     rest = [p for n, p in hypernet.named_parameters() if not n.startswith(direct)]
