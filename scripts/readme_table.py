@@ -1,12 +1,17 @@
 """The README's headline table, printed from an eval report's results.json (so no figure there is typed in).
 
-    .venv/bin/python scripts/readme_table.py evals/reports/full-d1cec898/results.json
+    .venv/bin/python scripts/readme_table.py [evals/reports/full-HASH/results.json]
+
+Without a path it reads the shipped checkpoint's full report, ``evals/reports/full-<first 8 hex of its hash>/``.
 """
 
 import json
 import sys
 
 from hyperlora.evals.report import _pct, _table
+
+from hyperlora.checkpoint import WEIGHTS_FILE
+from hyperlora.generator import file_hash, shipped_checkpoint
 
 
 def pct(x: dict) -> str:
@@ -36,4 +41,5 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "evals/reports/full-d1cec898/results.json")
+    shipped = f"evals/reports/full-{file_hash(shipped_checkpoint() / WEIGHTS_FILE)[:8]}/results.json"
+    main(sys.argv[1] if len(sys.argv) > 1 else shipped)
