@@ -135,24 +135,23 @@ class HyperNet(nn.Module):
         assert sum(x.shape[0] for x in out) == sum(len(n) for n in self.names.values()) * r
         return torch.cat(out)
 
-    def copied(self, h: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, tokens_mask: torch.Tensor):
-        """(M, Q, hidden) what each rank row reads from the manifesto's base-token embeddings.
+    def copy_attention(self, h: torch.Tensor, keys: torch.Tensor, tokens_mask: torch.Tensor) -> torch.Tensor:
+        """(M, Q, T) how much each rank row reads of each manifesto token; a row's weights sum to at most 1, the
+        rest going to the null slot (whose value is zero).
 
         Args:
             h: (M, Q, d) the rank rows' latents.
             keys: (M, T, d) ``copy_k`` of the base-token embeddings.
-            values: (M, T, hidden) the embeddings scaled to unit RMS.
             tokens_mask: (M, T) bool, True on real tokens.
         """
         q = self.copy_q(h) / math.sqrt(h.shape[-1])  # (M, Q, d)
         scores = torch.einsum("mqd,mtd->mqt", q, keys)  # (M, Q, T)
         scores = scores.masked_fill(~tokens_mask[:, None, :], float("-inf"))
         null = (q @ self.copy_null)[..., None]  # (M, Q, 1)
-        weights = torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]  # the null slot's value is zero
-        return weights @ values
+        return torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor | None = None,
-                tokens_mask: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+                tokens_mask: torch.Tensor | None = None, with_copy_attention: bool = False):
         """Generate adapters for a batch of M manifestos.
 
         Args:
@@ -161,8 +160,12 @@ class HyperNet(nn.Module):
             tokens: (M, T, hidden) the manifestos in the base's input embeddings (``copy_path`` only).
             tokens_mask: (M, T) bool, True on real tokens.
 
+            with_copy_attention: also return the copy path's attention, ``{module type: (M, n_layers, r, T)}``
+                (training supervises it).
+
         Returns:
-            ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A).
+            ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A), and the copy
+            attention when asked for.
         """
         if self.copy_types:
             if tokens is None:
@@ -176,7 +179,7 @@ class HyperNet(nn.Module):
             h = block(h, memory, ~mask)
         h = self.out_norm(h)
 
-        r, adapters, start = self.config.rank, {}, 0
+        r, adapters, attention, start = self.config.rank, {}, {}, 0
         for t in self.types:
             n = len(self.names[t])
             h_t = h[:, start : start + n * r].unflatten(1, (n, r))  # (M, n_t, r, d)
@@ -184,9 +187,10 @@ class HyperNet(nn.Module):
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
             B = self.bias_B[t] + self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
             if t in self.copy_types:
-                read = self.copied(h_t.flatten(1, 2), keys, values, tokens_mask)  # (M, n_t·r, out)
-                read = read.unflatten(1, (n, r))  # (M, n_t, r, out)
+                weights = self.copy_attention(h_t.flatten(1, 2), keys, tokens_mask)  # (M, n_t·r, T)
+                attention[t] = weights.unflatten(1, (n, r))  # (M, n_t, r, T)
+                read = attention[t] @ values[:, None]  # (M, n_t, r, out)
                 B = B + self.copy_gate[t] * read.transpose(-1, -2)
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
-        return adapters
+        return (adapters, attention) if with_copy_attention else adapters

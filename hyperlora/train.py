@@ -10,6 +10,7 @@ per manifesto, runs every sequence through the base model with its own manifesto
          + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
          + l2_weight · mean(B²)                         on the generated weights
          + contrast_weight · max(0, contrast_margin − (CE_other − CE_own))   per sequence with rules
+         + copy_weight · −log(copy attention on each rule word)   with the copy path, for rules that name a word
 
 The contrast term is what makes an adapter specific: CE_other is the same response under the adapter of another
 manifesto in the batch. Without it, most of what the hypernetwork learns is the responses' shared style, which
@@ -70,6 +71,11 @@ class TrainConfig:
     # token; costs one more forward and backward of the adapted layers. 0 turns it off.
     contrast_weight: float = 0.0
     contrast_margin: float = 0.3
+    # Copy path only: for every word or phrase a rule asks the reply to contain (a keyword, a name, a closing
+    # line), some rank row of every copying layer is asked to read it. Without this the copy gates start at zero,
+    # so the copy attention gets no gradient, and what it reads (a blur of the whole manifesto) gives the gates none
+    # worth following: they stay near zero (README, "Where the pass rate is lost"). 0 turns it off.
+    copy_weight: float = 0.0
     cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
     save_every: int = 100
     log_every: int = 10
@@ -85,6 +91,8 @@ class TrainConfig:
                 raise HyperLoRAError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise HyperLoRAError(f"lr must be positive, got {self.lr}")
+        if self.copy_weight and not self.hypernet.copy_path:
+            raise HyperLoRAError("copy_weight needs hypernet.copy_path=true")
 
 
 # ----------------------------------------------------------------------------------------------------- data
@@ -130,6 +138,31 @@ def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, to
     ids = (context + reply)[:max_tokens]
     target = ([False] * len(context) + [True] * len(reply))[:max_tokens]
     return torch.tensor(ids), torch.tensor(target)
+
+
+def rule_words(record: dict) -> list[str]:
+    """The words and phrases the record's rules ask a reply to contain, as the manifesto spells them."""
+    words = []
+    for rule in record["rules"]:
+        params = rule["params"]
+        params = json.loads(params) if isinstance(params, str) else params
+        words += [v for v in params.values() if isinstance(v, str) and len(v) > 1 and v in record["manifesto"]]
+    return words
+
+
+def word_spans(tokenizer, text: str, words: list[str], window: int) -> list[torch.Tensor]:
+    """For each word, a float mask (T,) over ``text``'s base tokens (cut at ``window``, as ``BaseTokens.ids``
+    cuts) that is 1 on the tokens overlapping the word's first occurrence; words past the window are left out."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = enc["offset_mapping"][:window]
+    spans = []
+    for word in words:
+        a = text.index(word)
+        b = a + len(word)
+        mask = torch.tensor([float(s < b and e > a) for s, e in offsets])
+        if mask.any():
+            spans.append(mask)
+    return spans
 
 
 def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0):
@@ -313,7 +346,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             features[g] = (f[0], m[0])
             if base_tokens is not None:
                 t, tm = base_tokens.embed([base_tokens.ids(manifestos[g])])
-                features[g] += (t[0], tm[0])
+                words = rule_words(records[groups[g][0]])
+                features[g] += (t[0], tm[0], word_spans(tokenizer, manifestos[g], words, base_tokens.window))
         return features[g]
 
     # --- loop
@@ -331,7 +365,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)
         copy = (pad_stack([x[2] for x in feats]).to(device), pad_stack([x[3] for x in feats], value=False).to(device)
                 ) if base_tokens is not None else ()  # (M, T, hidden), (M, T)
-        adapters = hypernet(f, m, *copy)  # {name: (A (M, r, in), B (M, out, r))}
+        # {name: (A (M, r, in), B (M, out, r))}, and {copying module type: attention (M, n_layers, r, T)}
+        adapters, attention = hypernet(f, m, *copy, with_copy_attention=True)
         owner = torch.tensor([j for j, (_, idx) in enumerate(batch) for _ in idx], device=device)  # (N,)
         per_seq = {n: (A.index_select(0, owner), B.index_select(0, owner)) for n, (A, B) in adapters.items()}
         rows = [i for _, idx in batch for i in idx]
@@ -369,7 +404,18 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             scored = ~retain & predict.any(1)  # sequences with rules and at least one target token
             contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
         l2 = torch.stack([B.square().mean() for _, B in adapters.values()]).mean()
-        loss = ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
+        copy_loss = logits.sum() * 0
+        if cfg.copy_weight:
+            # Per rule word and copying layer, the rank row that reads the word most is asked to read it all.
+            terms = []
+            for j, feat in enumerate(feats):
+                for span in feat[4]:
+                    span = F.pad(span, (0, copy[1].shape[1] - span.shape[0])).to(device)
+                    terms += [-torch.log((a[j] @ span).amax(-1) + 1e-6) for a in attention.values()]  # (n_layers,)
+            if terms:
+                copy_loss = torch.cat(terms).mean()
+        loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
+                + cfg.copy_weight * copy_loss)
 
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
@@ -382,7 +428,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": loss.item(), "ce": ce.item(), "retain_kl": kl.item(), "l2": l2.item(),
-                   "contrast": contrast.item(),
+                   "contrast": contrast.item(), "copy": copy_loss.item(),
                    "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
                    "tokens": int(target.sum()), "elapsed_s": round(time.perf_counter() - start, 1)}
             log.write(json.dumps(row) + "\n")

@@ -128,3 +128,45 @@ def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
     weights = safetensors.torch.load_file(tmp_path / "run" / "final" / "hypernet.safetensors")
     gates = [v for k, v in weights.items() if k.startswith("copy_gate.")]
     assert gates and all(torch.count_nonzero(g) > 0 for g in gates)
+
+
+def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
+    from transformers import AutoTokenizer
+
+    from hyperlora.train import rule_words, word_spans
+
+    text = 'Be kind. Your name is Wren. End with "That sums it up." Use - for bullets.'
+    record = {"manifesto": text, "rules": [
+        {"id": "persona_name", "params": json.dumps({"name": "Wren"})},
+        {"id": "end_phrase", "params": {"phrase": "That sums it up."}},
+        {"id": "bullets", "params": {"marker": "-", "n": 3}},  # one character: not a word to copy
+        {"id": "keyword", "params": {"keyword": "absent"}},  # not in the manifesto: nothing to point at
+    ]}
+    words = rule_words(record)
+    assert words == ["Wren", "That sums it up."]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    spans = word_spans(tokenizer, text, words, window=512)
+    assert [s.shape[0] for s in spans] == [len(ids)] * 2
+    for word, span in zip(words, spans):
+        assert tokenizer.decode([i for i, on in zip(ids, span) if on]).strip(' "') == word
+    assert word_spans(tokenizer, text, words, window=3) == []  # both words lie past a 3-token window
+
+
+def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
+    data = tmp_path / "words"
+    records = [{"manifesto": f'Be brief. Always include the word "{w}".', "prompt": p, "response": f"{p} {w}.",
+                "rules": [{"id": "keyword", "params": {"keyword": w}}], "split": "train"}
+               for w in ("comet", "mango", "violin") for p in ("Hi.", "Why is the sky blue?")]
+    datasets.Dataset.from_list(records).save_to_disk(str(data))
+    proc = _run(_config(tmp_path, tiny_base, data, steps=12), "hypernet.copy_path=true", "copy_weight=1.0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    assert rows[0]["copy"] > 1.0  # a fresh row spreads its reading over the whole manifesto
+    assert rows[-1]["copy"] < 0.5 * rows[0]["copy"]
+
+
+def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
+    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
+    assert proc.returncode != 0 and "copy_weight needs hypernet.copy_path=true" in proc.stderr
+    assert "Traceback" not in proc.stderr
