@@ -105,6 +105,20 @@ class BaseTokens:
     def ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][: self.window]
 
+    def spans(self, text: str, words: list[str]) -> list[torch.Tensor]:
+        """For each of ``words`` (substrings of ``text``), a float mask over ``ids(text)`` that is 1 on the tokens
+        overlapping the word's first occurrence; a word past the window is left out."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        offsets = enc["offset_mapping"][: self.window]
+        spans = []
+        for word in words:
+            a = text.index(word)
+            b = a + len(word)
+            mask = torch.tensor([float(s < b and e > a) for s, e in offsets])
+            if mask.any():
+                spans.append(mask)
+        return spans
+
     @torch.no_grad()
     def embed(self, id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings (M, T, hidden) of token-id lists, and a bool mask (M, T), True on real tokens."""

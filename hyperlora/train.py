@@ -150,21 +150,6 @@ def rule_words(record: dict) -> list[str]:
     return words
 
 
-def word_spans(tokenizer, text: str, words: list[str], window: int) -> list[torch.Tensor]:
-    """For each word, a float mask (T,) over ``text``'s base tokens (cut at ``window``, as ``BaseTokens.ids``
-    cuts) that is 1 on the tokens overlapping the word's first occurrence; words past the window are left out."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    offsets = enc["offset_mapping"][:window]
-    spans = []
-    for word in words:
-        a = text.index(word)
-        b = a + len(word)
-        mask = torch.tensor([float(s < b and e > a) for s, e in offsets])
-        if mask.any():
-            spans.append(mask)
-    return spans
-
-
 def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0):
     """[(manifesto group index, [record indices])]: a pure function of (seed, step, process), so resuming is
     exact and each data-parallel process draws its own batch."""
@@ -318,7 +303,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
     # The heads map a latent to whole rows of A and B: they take the smaller step (see head_lr_scale). The copy
     # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
-    # zero in the CPU recipe: README, "Where the pass rate is lost".)
+    # zero in the CPU recipe unless copy_weight gives the copy attention a target: README, "Where the pass rate is
+    # lost".)
     direct = ("head_A.", "head_B.")
     heads = [p for n, p in hypernet.named_parameters() if n.startswith(direct)]
     rest = [p for n, p in hypernet.named_parameters() if not n.startswith(direct)]
@@ -347,7 +333,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             if base_tokens is not None:
                 t, tm = base_tokens.embed([base_tokens.ids(manifestos[g])])
                 words = rule_words(records[groups[g][0]])
-                features[g] += (t[0], tm[0], word_spans(tokenizer, manifestos[g], words, base_tokens.window))
+                features[g] += (t[0], tm[0], base_tokens.spans(manifestos[g], words))
         return features[g]
 
     # --- loop

@@ -133,7 +133,8 @@ def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
 def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
     from transformers import AutoTokenizer
 
-    from hyperlora.train import rule_words, word_spans
+    from hyperlora.encoder import BaseTokens
+    from hyperlora.train import rule_words
 
     text = 'Be kind. Your name is Wren. End with "That sums it up." Use - for bullets.'
     record = {"manifesto": text, "rules": [
@@ -146,11 +147,11 @@ def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
     assert words == ["Wren", "That sums it up."]
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    spans = word_spans(tokenizer, text, words, window=512)
+    spans = BaseTokens(tokenizer, torch.zeros(1, 1)).spans(text, words)  # the embedding is not used here
     assert [s.shape[0] for s in spans] == [len(ids)] * 2
     for word, span in zip(words, spans):
         assert tokenizer.decode([i for i, on in zip(ids, span) if on]).strip(' "') == word
-    assert word_spans(tokenizer, text, words, window=3) == []  # both words lie past a 3-token window
+    assert BaseTokens(tokenizer, torch.zeros(1, 1), window=3).spans(text, words) == []  # both lie past 3 tokens
 
 
 def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
