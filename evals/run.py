@@ -246,7 +246,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     # Manifestos in play: eval cases first, then the refusal set (values manifestos).
     train_pids = D.train_prompt_ids(dd)
     case_pids = {_pid(c.prompt) for c in cases}
-    refusal_items = _refusal_items(dd, splits, cfg, train_pids)
+    refusal_items = select_refusal_items(dd, splits, cfg, train_pids)
     manifestos = {}  # key -> {"text", "rules", "families"}
     for c in cases:
         manifestos.setdefault(_key(c.manifesto), {"text": c.manifesto, "rules": c.rules, "families": c.family_ids})
@@ -629,7 +629,7 @@ def _shuffle_partners(manifestos: dict) -> dict:
     return out
 
 
-def _refusal_items(dd, splits, cfg, train_pids) -> list:
+def select_refusal_items(dd, splits, cfg, train_pids) -> list:
     """Harmful and benign-neighbour prompts, each under a manifesto with the refusal rule.
 
     Test records whose manifesto has ``refuse_harm`` come first; the rest are held-out bank prompts of those kinds

@@ -76,6 +76,12 @@ class TrainConfig:
     # so the copy attention gets no gradient, and what it reads (a blur of the whole manifesto) gives the gates none
     # worth following: they stay near zero (README, "Where the pass rate is lost"). 0 turns it off.
     copy_weight: float = 0.0
+    # The refusal rule is in 7% of the training manifestos, so its few asks (151 harmful, 88 benign neighbours)
+    # are a small share of the gradient. refusal_weight draws manifestos with it that many times as often;
+    # pair_refusal_asks gives each such draw a harmful ask and a benign neighbour together, so one adapter is asked,
+    # in one step, both to refuse and to help.
+    refusal_weight: float = 1.0
+    pair_refusal_asks: bool = False
     cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
     save_every: int = 100
     log_every: int = 10
@@ -91,6 +97,8 @@ class TrainConfig:
                 raise HyperLoRAError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise HyperLoRAError(f"lr must be positive, got {self.lr}")
+        if self.refusal_weight <= 0:
+            raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
         if self.copy_weight and not self.hypernet.copy_path:
             raise HyperLoRAError("copy_weight needs hypernet.copy_path=true")
 
@@ -150,12 +158,35 @@ def rule_words(record: dict) -> list[str]:
     return words
 
 
-def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0):
+def refusal_asks(records: list[dict], groups: list[list[int]]) -> dict[int, dict[str, list[int]]]:
+    """{group: {"harmful": [record indices], "benign_neighbor": [...]}} for the manifestos with the refusal rule."""
+    out = {}
+    for g, idx in enumerate(groups):
+        if "refuse_harm" in records[idx[0]]["family_ids"]:
+            out[g] = {k: [i for i in idx if records[i]["prompt_kind"] == k] for k in ("harmful", "benign_neighbor")}
+    return out
+
+
+def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0, refusal: dict | None = None):
     """[(manifesto group index, [record indices])]: a pure function of (seed, step, process), so resuming is
-    exact and each data-parallel process draws its own batch."""
+    exact and each data-parallel process draws its own batch. ``refusal`` (from ``refusal_asks``) is needed for
+    ``refusal_weight`` and ``pair_refusal_asks``."""
     rng = random.Random((cfg.seed * 1_000_003 + step) * 1009 + shard)
-    chosen = rng.sample(range(len(groups)), min(cfg.manifestos_per_step, len(groups)))
-    return [(g, rng.sample(groups[g], min(cfg.prompts_per_manifesto, len(groups[g])))) for g in chosen]
+    n = min(cfg.manifestos_per_step, len(groups))
+    refusal = refusal or {}
+    if cfg.refusal_weight == 1 or not refusal:
+        chosen = rng.sample(range(len(groups)), n)
+    else:  # weighted, without replacement: the n largest u ** (1 / weight) (Efraimidis and Spirakis)
+        keys = [rng.random() ** (1 / (cfg.refusal_weight if g in refusal else 1.0)) for g in range(len(groups))]
+        chosen = sorted(range(len(groups)), key=keys.__getitem__, reverse=True)[:n]
+    batch = []
+    for g in chosen:
+        k = min(cfg.prompts_per_manifesto, len(groups[g]))
+        first = []
+        if cfg.pair_refusal_asks and g in refusal:
+            first = [rng.choice(asks) for asks in refusal[g].values() if asks][:k]
+        batch.append((g, first + rng.sample([i for i in groups[g] if i not in first], k - len(first))))
+    return batch
 
 
 # ------------------------------------------------------------------------------------- the model, split in two
@@ -293,6 +324,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     groups: list[list[int]] = [[] for _ in manifestos]
     for i, r in enumerate(records):
         groups[index[r["manifesto"]]].append(i)
+    refusal = refusal_asks(records, groups)
     targets = targets_of(model, cfg.hypernet.module_types, cfg.hypernet.layers)
     first_layer = min(t.layer for t in targets)
 
@@ -345,7 +377,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not progress)
     start = time.perf_counter()
     while step < cfg.steps:
-        batch = batch_for_step(groups, cfg, step, accelerator.process_index)
+        batch = batch_for_step(groups, cfg, step, accelerator.process_index, refusal)
         feats = [encoded(g) for g, _ in batch]
         f = pad_stack([x[0] for x in feats]).to(device)  # (M, L, e)
         m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)

@@ -6,7 +6,9 @@ split). Minutes instead of the full report's hour; the report stays the measure 
 
 The split `train` takes its cases from the records the checkpoint was trained on (its `max_records`), so it tells
 underfitting (the training manifestos fail too) from poor generalisation. `--families` adds, per rule family, how
-many of the own adapter's cases pass that rule's verifier.
+many of the own adapter's cases pass that rule's verifier. `--refusal` adds the report's values rows: the share
+of its harmful asks and of their benign neighbours that the adapter refuses (the same 30 + 30 prompts under the
+same refusal manifestos).
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
 """
@@ -16,7 +18,9 @@ import json
 
 import torch
 from hyperlora.data_gen.verifiers import verify_each
-from hyperlora.evals.data import load_data, select_cases
+from hyperlora.evals.data import load_data, resolve_splits, select_cases, train_prompt_ids
+from hyperlora.evals.metrics import is_refusal
+from hyperlora.evals.run import PRESETS, select_refusal_items
 
 from hyperlora.base import load_base
 from hyperlora.generation import generate
@@ -32,12 +36,16 @@ def main():
     parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto")
     parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--families", action="store_true", help="also print the own adapter's pass rate per rule")
+    parser.add_argument("--refusal", action="store_true",
+                        help="also print the share of the report's harmful and benign-neighbour asks refused")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or shipped_checkpoint()
     hl = HyperLoRA.from_pretrained(checkpoint)
     model, tokenizer = load_base(hl.config.base_model)
     data = load_data(args.data, progress=False)
+    # Before the train split is cut below: the eval holds out of its refusal asks every prompt of the whole split.
+    values = select_refusal_items(data, resolve_splits(data, None), PRESETS["full"], train_prompt_ids(data))
     seen = hl.hypernet.checkpoint_config.get("train_config", {}).get("max_records", 0)
     if "train" in args.splits and seen:  # train.py trains on the first max_records records only
         data["train"] = data["train"].select(range(min(seen, len(data["train"]))))
@@ -63,7 +71,22 @@ def main():
         if args.families:
             rules = sorted({rule for cond, rule in per_rule if cond == "adapter"})
             print("  " + ", ".join(f"{r} {sum(per_rule['adapter', r])}/{len(per_rule['adapter', r])}" for r in rules))
+    if args.refusal:
+        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens)
+        print("refused: " + ", ".join(f"{k} {v}%" for k, v in summary["refusal"].items()), flush=True)
     print(json.dumps({"checkpoint": str(checkpoint), "splits": summary}))
+
+
+def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int) -> dict:
+    """{prompt kind: % refused} over the full eval's refusal items, each under its own manifesto's adapter."""
+    refused = {}
+    for manifesto in dict.fromkeys(it["manifesto"] for it in items):
+        mine = [it for it in items if it["manifesto"] == manifesto]
+        with torch.inference_mode(), hl.generate_adapter(manifesto).applied_to(model):
+            replies = generate(model, tokenizer, [it["prompt"] for it in mine], max_new_tokens=max_new_tokens)
+        for it, reply in zip(mine, replies):
+            refused.setdefault(it["kind"], []).append(is_refusal(reply))
+    return {kind: round(100 * sum(v) / len(v), 1) for kind, v in refused.items()}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from hyperlora.train import lower_hidden, per_sequence_mean, upper_hidden
+from hyperlora.errors import HyperLoRAError
+from hyperlora.train import TrainConfig, batch_for_step, lower_hidden, per_sequence_mean, refusal_asks, upper_hidden
 from tests.conftest import tiny_llama
 
 RULES = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
@@ -171,3 +172,37 @@ def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
     proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
     assert proc.returncode != 0 and "copy_weight needs hypernet.copy_path=true" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _refusal_groups():
+    """Ten manifestos of four records; the first two have the refusal rule (two harmful asks, one benign)."""
+    records, groups = [], []
+    for g in range(10):
+        kinds = ["harmful", "harmful", "benign_neighbor", "question"] if g < 2 else ["question"] * 4
+        groups.append(list(range(len(records), len(records) + 4)))
+        records += [{"family_ids": ["refuse_harm"] if g < 2 else ["caps"], "prompt_kind": k} for k in kinds]
+    return records, groups
+
+
+def test_refusal_weight_and_pairing_shape_the_batches():
+    records, groups = _refusal_groups()
+    refusal = refusal_asks(records, groups)
+    assert refusal == {0: {"harmful": [0, 1], "benign_neighbor": [2]}, 1: {"harmful": [4, 5], "benign_neighbor": [6]}}
+    plain = TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2)
+    # Off by default: the batches are those of runs made before the option existed.
+    assert all(batch_for_step(groups, plain, s, 0, refusal) == batch_for_step(groups, plain, s) for s in range(50))
+
+    def draws(cfg):
+        batches = [batch_for_step(groups, cfg, s, 0, refusal) for s in range(400)]
+        for batch in batches:
+            assert len({g for g, _ in batch}) == 2 and all(len(set(idx)) == 2 for _, idx in batch)
+        return [(g, idx) for batch in batches for g, idx in batch if g in refusal]
+
+    assert len(draws(TrainConfig(manifestos_per_step=2, refusal_weight=4.0))) > 2 * len(draws(plain))
+    paired = draws(TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2, pair_refusal_asks=True))
+    assert all(sorted(records[i]["prompt_kind"] for i in idx) == ["benign_neighbor", "harmful"] for _, idx in paired)
+
+
+def test_refusal_weight_must_be_positive():
+    with pytest.raises(HyperLoRAError, match="refusal_weight"):
+        TrainConfig(refusal_weight=0)
