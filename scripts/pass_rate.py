@@ -8,9 +8,10 @@ The split `train` takes its cases from the records the checkpoint was trained on
 underfitting (the training manifestos fail too) from poor generalisation. `--families` adds, per rule family, how
 many of the own adapter's cases pass that rule's verifier. `--refusal` adds the report's values rows: the share
 of its harmful asks and of their benign neighbours that the adapter refuses (the same 30 + 30 prompts under the
-same refusal manifestos).
+same refusal manifestos; on the shipped checkpoint it prints its report's 73.3% and 20.0%).
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
+                                          [--families] [--refusal]
 """
 
 import argparse
