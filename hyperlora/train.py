@@ -162,8 +162,9 @@ def refusal_asks(records: list[dict], groups: list[list[int]]) -> dict[int, dict
     """{group: {"harmful": [record indices], "benign_neighbor": [...]}} for the manifestos with the refusal rule."""
     out = {}
     for g, idx in enumerate(groups):
-        if "refuse_harm" in records[idx[0]]["family_ids"]:
-            out[g] = {k: [i for i in idx if records[i]["prompt_kind"] == k] for k in ("harmful", "benign_neighbor")}
+        if any(rule["id"] == "refuse_harm" for rule in records[idx[0]]["rules"]):
+            kinds = [records[i].get("prompt_kind") for i in idx]
+            out[g] = {k: [i for i, kind in zip(idx, kinds) if kind == k] for k in ("harmful", "benign_neighbor")}
     return out
 
 

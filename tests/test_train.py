@@ -180,7 +180,8 @@ def _refusal_groups():
     for g in range(10):
         kinds = ["harmful", "harmful", "benign_neighbor", "question"] if g < 2 else ["question"] * 4
         groups.append(list(range(len(records), len(records) + 4)))
-        records += [{"family_ids": ["refuse_harm"] if g < 2 else ["caps"], "prompt_kind": k} for k in kinds]
+        rules = [{"id": "refuse_harm", "params": "{}"}] if g < 2 else [{"id": "all_caps", "params": "{}"}]
+        records += [{"rules": rules, "prompt_kind": k} for k in kinds]
     return records, groups
 
 
