@@ -32,3 +32,22 @@ def is_refusal(text: str) -> bool:
     from hyperlora.data_gen.verifiers import is_refusal as shared
 
     return shared(text)
+
+
+def target_fits(case, tokenizer, max_new_tokens: int) -> bool:
+    """Whether the case's own verified target still passes every rule once cut to ``max_new_tokens`` tokens.
+
+    A reply the decoder stops at the budget is judged as it stands, so rules that act at the end of a reply (a
+    closing phrase, a postscript, a closing brace or quote) fail on any reply longer than the budget, however
+    well it follows them. The share of targets that fit is the ceiling of the eval's pass rate at that budget.
+
+    Args:
+        case: an eval ``Case`` (its ``response`` is the dataset's compliant target).
+        tokenizer: the base model's tokenizer.
+        max_new_tokens: the decode budget.
+    """
+    from hyperlora.data_gen.verifiers import verify_each
+
+    ids = tokenizer(case.response, add_special_tokens=False)["input_ids"][:max_new_tokens]
+    reply = tokenizer.decode(ids, skip_special_tokens=True).strip()
+    return all(verify_each(case.rules, reply, case.prompt, prompt_kind=case.prompt_kind).values())

@@ -83,6 +83,11 @@ def render_report(res: dict) -> str:
     rows = [[f"`{c}`"] + [f"{fmt(res['pass_rate'][c]['by_split'][s])} (n={res['pass_rate'][c]['by_split'][s]['n']})"
                           for s in splits] for c in conds]
     L += [_table(["condition"] + splits, rows), ""]
+    ceiling = res.get("target_ceiling")  # absent from reports written before it was measured
+    if ceiling:
+        by = ", ".join(f"{s} {_pct(ceiling['by_split'][s]['value'], 1)}%" for s in splits)
+        L += [f"Ceiling at this decode budget: the cases' own verified targets, cut where a reply would be cut, "
+              f"pass {_pct(ceiling['all']['value'], 1)}% ({by}).", ""]
 
     L += ["## Paired differences (adapter − other), percentage points", ""]
     rows = []
@@ -123,7 +128,8 @@ def render_report(res: dict) -> str:
           f"QA: {meta['n_qa']} project-written factual questions with one-word or numeric answers that survive any "
           "formatting rule (correct = an accepted answer appears as whole words after lowercasing and dropping "
           "punctuation; numbers as digits or words). Each question is asked under one eval manifesto (cycled), "
-          "so adapters and prompts carry their rules. Retention = QA accuracy / the base's (paired bootstrap). "
+          f"so adapters and prompts carry their rules; {meta['settings'].get('qa_tokens', 32)} new tokens at most. "
+          "Retention = QA accuracy / the base's (paired bootstrap). "
           f"Perplexity: {meta['n_neutral']} neutral project-written paragraphs, teacher-forced as the assistant "
           "reply to a neutral request, under the same manifestos.", ""]
     rows = []

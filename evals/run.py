@@ -37,17 +37,21 @@ SYSTEM_CONDITIONS = ("system_prompt", "system_prompt_example", "adapter_system_p
 
 PRESETS = {
     # Sized for 2 shared CPU cores: every number below is a decoding step or a training step somewhere.
-    "quick": dict(max_manifestos=2, prompts_per_manifesto=2, max_new_tokens=40, n_qa=8, n_neutral=2, n_refusal=3,
-                  refusal_manifestos=1, probe_tokens=56, probe_manifestos=1, oracle_manifestos=1, oracle_pairs=6,
-                  oracle_steps=4, oracle_per_step=1, multitask_pairs=32, multitask_steps=4, multitask_per_step=4,
-                  train_max_len=128, sampled_cases=4, sample_temperature=0.7, latency_tokens=12, latency_repeats=1,
-                  batch_size=48, lr=5e-3),
+    "quick": dict(max_manifestos=2, prompts_per_manifesto=2, max_new_tokens=40, n_qa=8, qa_tokens=32, n_neutral=2,
+                  n_refusal=3, refusal_manifestos=1, probe_tokens=56, probe_manifestos=1, oracle_manifestos=1,
+                  oracle_pairs=6, oracle_steps=4, oracle_per_step=1, multitask_pairs=32, multitask_steps=4,
+                  multitask_per_step=4, train_max_len=128, sampled_cases=4, sample_temperature=0.7, latency_tokens=12,
+                  latency_repeats=1, batch_size=48, lr=5e-3),
     # Full: ~5,600 decoded rows and ~15 oracle LoRAs; an hour or two on 2 CPU cores, minutes on a GPU.
-    "full": dict(max_manifestos=16, prompts_per_manifesto=3, max_new_tokens=80, n_qa=None, n_neutral=None,
-                 n_refusal=30, refusal_manifestos=3, probe_tokens=96, probe_manifestos=4, oracle_manifestos=4,
-                 oracle_pairs=32, oracle_steps=60, oracle_per_step=1, multitask_pairs=4000, multitask_steps=100,
-                 multitask_per_step=8, train_max_len=192, sampled_cases=48, sample_temperature=0.7,
-                 latency_tokens=48, latency_repeats=3, batch_size=32, lr=2e-3),
+    # 160 new tokens: every case's own verified target fits whole (at 80, a perfect copy of the targets passed
+    # only 91.7 / 68.8 / 66.7% of the paraphrase / combination / family cases: the rules that act at the end of a
+    # reply failed on every longer one). The report prints this ceiling beside the pass rates. QA answers get 64:
+    # under a manifesto a reply may open with a title, a greeting or a dialect's flourish before the answer.
+    "full": dict(max_manifestos=16, prompts_per_manifesto=3, max_new_tokens=160, n_qa=None, qa_tokens=64,
+                 n_neutral=None, n_refusal=30, refusal_manifestos=3, probe_tokens=96, probe_manifestos=4,
+                 oracle_manifestos=4, oracle_pairs=32, oracle_steps=60, oracle_per_step=1, multitask_pairs=4000,
+                 multitask_steps=100, multitask_per_step=8, train_max_len=192, sampled_cases=48,
+                 sample_temperature=0.7, latency_tokens=48, latency_repeats=3, batch_size=32, lr=2e-3),
 }
 
 PROBE_METHOD = (
@@ -210,6 +214,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
     from .decode import Row, decode, lora_factors, prefill_prefix, score
     from .lora_train import train_loras
+    from .metrics import target_fits
     from .probe import CorpusIndex
     from .stats import bootstrap, paired_bootstrap
 
@@ -360,7 +365,8 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     qa_keys = [oracle_keys[j % len(oracle_keys)] for j in range(len(qa_items))]
     for j, q in enumerate(qa_items):
         for cond in CONDITIONS:
-            jobs.append(("qa", cond, j, None, rows_for(cond, q["question"], qa_keys[j], None, max_new=32)))
+            jobs.append(("qa", cond, j, None, rows_for(cond, q["question"], qa_keys[j], None,
+                                                      max_new=cfg["qa_tokens"])))
     for j, it in enumerate(refusal_items):
         for cond in CONDITIONS:
             jobs.append(("refusal", cond, j, None, rows_for(cond, it["prompt"], _key(it["manifesto"]), None,
@@ -415,6 +421,10 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
             entry["by_family"][f] = bootstrap([float(have[i][1][f]) for i in sorted(have) if f in have[i][1]])
         pass_rate[cond] = entry
     results["pass_rate"] = pass_rate
+    # What the data's own compliant targets score at this budget: no reply can pass more often than they do.
+    fits = [float(target_fits(c, tok, cfg["max_new_tokens"])) for c in cases]
+    results["target_ceiling"] = {"all": bootstrap(fits), "by_split": {
+        s: bootstrap([f for f, c in zip(fits, cases) if c.split == s]) for s in splits}}
 
     def paired(a: str, b: str, sel=lambda i: True):
         common = sorted(i for i in passes[a] if i in passes[b] and sel(i))

@@ -4,8 +4,8 @@ The hypernetwork of the CPU recipe writes adapters for the top 8 decoder layers 
 `oracle_lora` row adapts every layer. This trains the same per-manifesto LoRAs (the eval's full-preset settings:
 32 prompt-baked pairs each, 60 steps, lr 2e-3, rank 8) on the first `--per-split` manifestos of each split's eval
 cases, once on every layer and once on `--layers`, and prints the strict pass rate of each on those cases (greedy,
-80 new tokens). If the subset's pass rate stays near the all-layer one, the layer choice is not what holds the
-hypernetwork back.
+the full preset's decode budget). If the subset's pass rate stays near the all-layer one, the layer choice is not
+what holds the hypernetwork back.
 
     .venv/bin/python scripts/oracle_ceiling.py [--layers 22 23 24 25 26 27 28 29] [--per-split 4]
 """
@@ -19,6 +19,7 @@ from hyperlora.data_gen.prompts import prompt_id
 from hyperlora.data_gen.verifiers import verify_each
 from hyperlora.evals.data import load_data, manifesto_pairs, select_cases, train_prompt_ids
 from hyperlora.evals.lora_train import train_loras
+from hyperlora.evals.run import PRESETS
 
 from hyperlora.base import DEFAULT_BASE, load_base
 from hyperlora.generation import generate
@@ -47,6 +48,7 @@ def main():
               for i, m in enumerate(chosen)]
 
     summary = {}
+    budget = PRESETS["full"]["max_new_tokens"]
     for label, layers in (("all layers", ()), (f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers))):
         start = time.perf_counter()
         trained = train_loras(model, tok, groups, rank=8, alpha=16.0, steps=args.steps, per_group=1, lr=2e-3,
@@ -55,7 +57,7 @@ def main():
         for m, factors in zip(chosen, trained["factors"]):
             adapter = {name: (A[None], B[None]) for name, (A, B) in factors.items()}  # B already carries the scale
             with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
-                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=80)
+                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=budget)
             for c, reply in zip(mine[m], replies):
                 passed[c.split].append(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values()))
         n = sum(len(v) for v in passed.values())

@@ -35,6 +35,12 @@ def main(path: str) -> None:
         rows.append([label, pct_ci(rate["all"]), pct(split["test_paraphrase"]), pct(split["test_combination"]),
                      pct(split["test_family"]), f"{pct(cap['qa_accuracy'])} ({cap['qa_retention']['value']:.2f})",
                      pct(r["refusal_harmful"][c]), pct(r["refusal_benign"][c]), f"{r['context_tokens'][c]:.0f}"])
+    ceiling = r.get("target_ceiling")  # reports written before the ceiling was measured lack it
+    if ceiling:
+        split = ceiling["by_split"]
+        rows.append(["ceiling: the cases' own targets, cut at the decode budget", pct_ci(ceiling["all"]),
+                     pct(split["test_paraphrase"]), pct(split["test_combination"]), pct(split["test_family"])]
+                    + [""] * 4)
     print(_table(header, rows))
     d = r["adapter_minus_system_prompt"]["all"]
     print(f"\nadapter − system_prompt: {pct_ci(d)} points")

@@ -1,11 +1,13 @@
-"""Capability QA scoring survives formatting rules; the refusal detector; the QA set's size and shape.
+"""Capability QA scoring survives formatting rules; the refusal detector; the QA set's size and shape; the
+decode budget's ceiling on the pass rate.
 
     .venv/bin/pytest tests/test_evals_metrics.py -q
 """
 
 import pytest
 from hyperlora.evals.capability_data import NEUTRAL_TEXT, QA
-from hyperlora.evals.metrics import is_refusal, qa_correct
+from hyperlora.evals.data import Case
+from hyperlora.evals.metrics import is_refusal, qa_correct, target_fits
 
 
 def test_qa_set_is_large_and_well_formed():
@@ -58,3 +60,23 @@ def test_refusal_detector():
     assert is_refusal("I must decline to help with weapons.")
     assert not is_refusal("Antivirus software compares files against known signatures and watches behaviour.")
     assert not is_refusal("")
+
+
+class _WordTokenizer:
+    """One token per whitespace-separated word: enough to cut a reply at a budget."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+    def decode(self, ids, skip_special_tokens=True):
+        return " ".join(ids)
+
+
+def test_a_target_cut_by_the_budget_fails_its_end_rule():
+    rules = [{"id": "end_phrase", "params": '{"phrase": "Peace be with you."}'}]
+    reply = "Tides come from the pull of the Moon on the oceans. Peace be with you."
+    case = Case("test_paraphrase", "End every reply with the exact phrase \"Peace be with you.\"", "m0",
+                [{"role": "user", "content": "Why are there tides?"}], "question", rules, ["end_phrase"], reply)
+    words = len(reply.split())
+    assert target_fits(case, _WordTokenizer(), words)
+    assert not target_fits(case, _WordTokenizer(), words - 1)

@@ -35,6 +35,7 @@ def test_outputs_are_written(quick):
         assert heading in report
     for cond in CONDITIONS:
         assert f"`{cond}`" in report
+    assert "Ceiling at this decode budget" in report
     assert (out / "pass_rate_by_condition.png").stat().st_size > 1000
     assert (out / "pass_rate_vs_context.png").stat().st_size > 1000
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
@@ -52,6 +53,9 @@ def test_every_condition_has_every_metric_with_cis(quick):
         assert has_ci(res["refusal_harmful"][cond]) and has_ci(res["refusal_benign"][cond]), cond
         assert res["context_tokens"][cond] > 0
     assert has_ci(res["adapter_minus_system_prompt"]["all"]) or res["adapter_minus_system_prompt"]["all"]["n"] > 0
+    ceiling = res["target_ceiling"]
+    assert has_ci(ceiling["all"]) and ceiling["all"]["n"] == res["meta"]["n_cases"]
+    assert set(ceiling["by_split"]) == set(res["meta"]["splits"])
     for cond, s in res["pass_rate_sampled"].items():
         assert has_ci(s) and s["seeds"] >= 3 and s["n_obs"] == s["n"] * s["seeds"], cond
 
