@@ -1,6 +1,6 @@
 """Strict rule pass rate of a checkpoint's adapters, own manifesto against a shuffled one: a fast check for pilots.
 
-The same cases as `hyperlora eval` (its full preset: 16 manifestos × 3 prompts per split, greedy, 80 new tokens),
+The same cases as `hyperlora eval` (its full preset: 16 manifestos × 3 prompts per split, greedy, its decode budget),
 but only two conditions: `adapter` (the case's own manifesto) and `shuffled` (the next chosen manifesto of the
 split). Minutes instead of the full report's hour; the report stays the measure of record.
 
@@ -11,7 +11,7 @@ of its harmful asks and of their benign neighbours that the adapter refuses (the
 same refusal manifestos; on the shipped checkpoint it prints its report's 73.3% and 20.0%).
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
-                                          [--families] [--refusal]
+                                          [--families] [--refusal] [--strength 1.0]
 """
 
 import argparse
@@ -35,7 +35,9 @@ def main():
     parser.add_argument("--splits", nargs="+", default=["test_paraphrase", "test_combination"])
     parser.add_argument("--manifestos", type=int, default=16, help="manifestos per split")
     parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto")
-    parser.add_argument("--max-new-tokens", type=int, default=80)
+    parser.add_argument("--max-new-tokens", type=int, default=PRESETS["full"]["max_new_tokens"],
+                        help="decode budget (default: the full eval's; runs before it was raised used 80)")
+    parser.add_argument("--strength", type=float, default=1.0, help="adapter strength (ΔW scale), every adapter")
     parser.add_argument("--families", action="store_true", help="also print the own adapter's pass rate per rule")
     parser.add_argument("--refusal", action="store_true",
                         help="also print the share of the report's harmful and benign-neighbour asks refused")
@@ -59,7 +61,7 @@ def main():
         for manifesto in order:
             mine = [c for c in cases if c.manifesto == manifesto]
             for cond, text in (("adapter", manifesto), ("shuffled", partner[manifesto])):
-                with torch.inference_mode(), hl.generate_adapter(text).applied_to(model):
+                with torch.inference_mode(), hl.generate_adapter(text, args.strength).applied_to(model):
                     replies = generate(model, tokenizer, [c.prompt for c in mine], max_new_tokens=args.max_new_tokens)
                 for c, reply in zip(mine, replies):
                     verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
@@ -73,17 +75,18 @@ def main():
             rules = sorted({rule for cond, rule in per_rule if cond == "adapter"})
             print("  " + ", ".join(f"{r} {sum(per_rule['adapter', r])}/{len(per_rule['adapter', r])}" for r in rules))
     if args.refusal:
-        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens)
+        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens, args.strength)
         print("refused: " + ", ".join(f"{k} {v}%" for k, v in summary["refusal"].items()), flush=True)
-    print(json.dumps({"checkpoint": str(checkpoint), "splits": summary}))
+    print(json.dumps({"checkpoint": str(checkpoint), "strength": args.strength,
+                      "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
 
-def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int) -> dict:
+def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int, strength: float = 1.0) -> dict:
     """{prompt kind: % refused} over the full eval's refusal items, each under its own manifesto's adapter."""
     refused = {}
     for manifesto in dict.fromkeys(it["manifesto"] for it in items):
         mine = [it for it in items if it["manifesto"] == manifesto]
-        with torch.inference_mode(), hl.generate_adapter(manifesto).applied_to(model):
+        with torch.inference_mode(), hl.generate_adapter(manifesto, strength).applied_to(model):
             replies = generate(model, tokenizer, [it["prompt"] for it in mine], max_new_tokens=max_new_tokens)
         for it, reply in zip(mine, replies):
             refused.setdefault(it["kind"], []).append(is_refusal(reply))
