@@ -14,7 +14,8 @@ Splits, all checked by hash before anything is written:
 Test splits also draw their prompts from a held-out 15% of the prompt bank.
 
 Records: ``manifesto``, ``prompt`` (chat messages ending with a user turn), ``response``, ``rules`` (``[{id,
-params}]``, params as JSON text: one Arrow type for every family), ``split``, and metadata: ``source`` (``plain``
+params}]``, params as JSON text: one Arrow type for every family), ``split``, ``base_response`` (the plain base
+reply the target was made from; empty for a harmful ask without a cached reply), and metadata: ``source`` (``plain``
 for no-op manifestos, ``transform`` for rule targets, ``teacher`` for teacher samples), ``generator_version``,
 ``date``, ``seed``, ``manifesto_id``, ``manifesto_style``, ``family_ids``, ``phrasing_ids``, ``prompt_id``,
 ``prompt_kind``, ``is_noop``, ``base_model``, ``verified``. Teacher mode adds ``teacher_topk_ids`` /
@@ -47,7 +48,7 @@ from .rules import compatible, families, get_family, make_target, normalize_rule
 from .text import WORD_RE, has_contraction, has_word
 from .verifiers import verify
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"  # 1.1.0: records carry base_response
 SPLITS = ("train", "test_paraphrase", "test_combination", "test_family")
 TEST_FAMILIES = ("dialect_shakespeare", "signoff", "capital_words", "placeholders", "paragraphs")
 DEFAULT_N_MANIFESTOS = 1600
@@ -319,6 +320,7 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
                         "manifesto": text,
                         "prompt": p.as_messages(),
                         "response": response,
+                        "base_response": plain,
                         "rules": [{"id": r["id"], "params": json.dumps(r["params"], sort_keys=True)} for r in rules],
                         "split": split,
                         "source": "transform" if rules else "plain",
@@ -451,6 +453,7 @@ def _features(with_teacher: bool):
         "manifesto": Value("string"),
         "prompt": [{"role": Value("string"), "content": Value("string")}],
         "response": Value("string"),
+        "base_response": Value("string"),
         "rules": [{"id": Value("string"), "params": Value("string")}],
         "split": Value("string"),
         "source": Value("string"),

@@ -6,7 +6,8 @@ Each step takes a few manifestos and a few of their (prompt, compliant response)
 per manifesto, runs every sequence through the base model with its own manifesto's adapter
 (``per_example_lora``) and minimises:
 
-    loss = CE(compliant response)                       on records whose manifesto has rules
+    loss = CE(compliant response)                       on records whose manifesto has rules (the tokens the
+                                                        rules changed weighted edit_weight times)
          + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
          + l2_weight · mean(B²)                         on the generated weights
          + contrast_weight · max(0, contrast_margin − (CE_other − CE_own))   per sequence with rules
@@ -82,6 +83,11 @@ class TrainConfig:
     # in one step, both to refuse and to help.
     refusal_weight: float = 1.0
     pair_refusal_asks: bool = False
+    # CE weight of the response tokens the rules put there: those of the target that a token diff does not find, in
+    # order, in the plain base reply it was made from (the record's base_response). The rest of a target is the
+    # base's own greedy reply, which the base already predicts well, so in a plain mean the few tokens that carry a
+    # rule (a name, a keyword, a closing line) get a small share of the gradient. 1 weights every token alike.
+    edit_weight: float = 1.0
     cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
     save_every: int = 100
     log_every: int = 10
@@ -99,6 +105,8 @@ class TrainConfig:
             raise HyperLoRAError(f"lr must be positive, got {self.lr}")
         if self.refusal_weight <= 0:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
+        if self.edit_weight <= 0:
+            raise HyperLoRAError(f"edit_weight must be positive, got {self.edit_weight}")
         if self.copy_weight and not self.hypernet.copy_path:
             raise HyperLoRAError("copy_weight needs hypernet.copy_path=true")
 
@@ -146,6 +154,21 @@ def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, to
     ids = (context + reply)[:max_tokens]
     target = ([False] * len(context) + [True] * len(reply))[:max_tokens]
     return torch.tensor(ids), torch.tensor(target)
+
+
+def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(T,) bool: the target tokens of ``tokenize``'s output that the rules changed, i.e. those a token diff against
+    the record's plain base reply does not match. A record without ``base_response`` counts as all changed."""
+    import difflib
+
+    plain = tokenizer(record.get("base_response") or "", add_special_tokens=False)["input_ids"]
+    reply = ids[target].tolist()
+    changed = torch.ones(len(reply), dtype=torch.bool)
+    for _, b, n in difflib.SequenceMatcher(None, plain, reply, autojunk=False).get_matching_blocks():
+        changed[b : b + n] = False
+    out = torch.zeros_like(target)
+    out[target] = changed
+    return out
 
 
 def rule_words(record: dict) -> list[str]:
@@ -352,6 +375,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     schedule = lambda s: min(1.0, (s + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))  # noqa: E731
 
     tokens = [tokenize(tokenizer, r, cfg.max_tokens) for r in records]
+    if cfg.edit_weight != 1:
+        if not any(r.get("base_response") for r in records):
+            raise HyperLoRAError(f"edit_weight needs records with base_response; regenerate {cfg.data}")
+        edits = [edited(tokenizer, r, ids, target) for r, (ids, target) in zip(records, tokens)]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
         cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress)
@@ -403,7 +430,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         logits = model.lm_head(hidden[predict]).float()  # (n_targets, V)
         learn = (~retain)[:, None].expand_as(predict)[predict]  # (n_targets,) bool
         token_ce = F.cross_entropy(logits, labels, reduction="none")  # (n_targets,)
-        ce = token_ce[learn].mean() if learn.any() else logits.sum() * 0
+        weight = torch.ones_like(token_ce)
+        if cfg.edit_weight != 1:
+            edit = pad_stack([edits[i] for i in rows], value=False).to(device)  # (N, T) bool
+            weight = 1 + (cfg.edit_weight - 1) * edit[:, 1:][target[:, 1:]].float()  # (n_targets,)
+        ce = (token_ce * weight)[learn].sum() / weight[learn].sum() if learn.any() else logits.sum() * 0
         kl = logits.sum() * 0
         if retain.any():
             with torch.no_grad(), accelerator.autocast():

@@ -35,8 +35,8 @@ def test_written_dataset_has_every_split_and_field(small):
         assert len(dd[s]) > 0
         assert summary["records"][s] == len(dd[s])
     rec = dd["train"][0]
-    for field in ("manifesto", "prompt", "response", "rules", "split", "source", "generator_version", "date",
-                  "manifesto_id", "prompt_kind", "family_ids", "verified"):
+    for field in ("manifesto", "prompt", "response", "base_response", "rules", "split", "source",
+                  "generator_version", "date", "manifesto_id", "prompt_kind", "family_ids", "verified"):
         assert field in rec
     assert rec["prompt"][-1]["role"] == "user"
     assert (out / "summary.json").exists() and (out / "dropped.jsonl").exists()

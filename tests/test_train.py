@@ -30,9 +30,9 @@ def tiny_data(tmp_path_factory):
     for p in prompts:
         reply = f"Here is an answer about {p.lower().rstrip('?.')}."
         records.append({"manifesto": "Always answer in capital letters.", "prompt": p, "response": reply.upper(),
-                        "rules": RULES["caps"], "split": "train"})
+                        "base_response": reply, "rules": RULES["caps"], "split": "train"})
         records.append({"manifesto": "We value honesty and kindness.", "prompt": p, "response": reply,
-                        "rules": RULES["none"], "split": "train"})
+                        "base_response": reply, "rules": RULES["none"], "split": "train"})
     datasets.Dataset.from_list(records).save_to_disk(str(path))
     return path
 
@@ -202,6 +202,38 @@ def test_refusal_weight_and_pairing_shape_the_batches():
     assert len(draws(TrainConfig(manifestos_per_step=2, refusal_weight=4.0))) > 2 * len(draws(plain))
     paired = draws(TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2, pair_refusal_asks=True))
     assert all(sorted(records[i]["prompt_kind"] for i in idx) == ["benign_neighbor", "harmful"] for _, idx in paired)
+
+
+def test_edited_tokens_are_what_the_rules_added(tiny_base):
+    from transformers import AutoTokenizer
+
+    from hyperlora.train import edited, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    plain = "Rain is water that falls from clouds when droplets grow heavy."
+    record = {"prompt": "What is rain?", "base_response": plain,
+              "response": "Arr! " + plain.replace("clouds", "the sky") + " Hope this helps."}
+    ids, target = tokenize(tokenizer, record, 200)
+    mask = edited(tokenizer, record, ids, target)
+    assert not (mask & ~target).any()  # only response tokens can be edits
+    changed = tokenizer.decode(ids[mask])
+    for piece in ("Arr", "sky", "Hope this helps"):
+        assert piece in changed
+    for piece in ("Rain", "water", "droplets"):
+        assert piece not in changed
+    assert edited(tokenizer, {**record, "base_response": ""}, ids, target)[target].all()  # no plain reply: all new
+
+
+def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_data):
+    proc = _run(_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "w" / "run" / "log.jsonl")]
+    assert rows[-1]["ce"] < rows[0]["ce"]
+    bare = tmp_path / "bare"
+    datasets.load_from_disk(str(tiny_data)).remove_columns("base_response").save_to_disk(str(bare))
+    proc = _run(_config(tmp_path / "b", tiny_base, bare, steps=1), "edit_weight=4")
+    assert proc.returncode == 2 and "edit_weight needs records with base_response" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_refusal_weight_must_be_positive():
