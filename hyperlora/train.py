@@ -85,8 +85,9 @@ class TrainConfig:
     pair_refusal_asks: bool = False
     # CE weight of the response tokens the rules put there: those of the target that a token diff does not find, in
     # order, in the plain base reply it was made from (the record's base_response). The rest of a target is the
-    # base's own greedy reply, which the base already predicts well, so in a plain mean the few tokens that carry a
-    # rule (a name, a keyword, a closing line) get a small share of the gradient. 1 weights every token alike.
+    # base's own greedy reply, the same under every manifesto, so in a plain mean the tokens that carry a rule (a
+    # name, a keyword, a closing line) share the gradient with many that say nothing about the manifesto.
+    # 1 weights every token alike.
     edit_weight: float = 1.0
     cache_activations: bool = True  # precompute the hidden state entering the lowest adapted layer
     save_every: int = 100
