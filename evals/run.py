@@ -46,8 +46,8 @@ PRESETS = {
     # 160 new tokens: every case's own verified target fits whole (at 80, a perfect copy of the targets passed
     # only 91.7 / 68.8 / 66.7% of the paraphrase / combination / family cases: the rules that act at the end of a
     # reply failed on every longer one; scripts/target_ceiling.py). The report prints this ceiling beside the
-    # pass rates. QA answers get 64: under a manifesto a reply may open with a title, a greeting or a dialect's
-    # flourish before the answer.
+    # pass rates. QA answers get 64, so a reply that opens with a title or a greeting still has room for the
+    # answer (the oracle LoRA's QA retention was 0.82 at 32 and 0.84 at 64: the budget is not what costs it).
     "full": dict(max_manifestos=16, prompts_per_manifesto=3, max_new_tokens=160, n_qa=None, qa_tokens=64,
                  n_neutral=None, n_refusal=30, refusal_manifestos=3, probe_tokens=96, probe_manifestos=4,
                  oracle_manifestos=4, oracle_pairs=32, oracle_steps=60, oracle_per_step=1, multitask_pairs=4000,
