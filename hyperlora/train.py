@@ -164,8 +164,13 @@ def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> 
 
     plain = tokenizer(record.get("base_response") or "", add_special_tokens=False)["input_ids"]
     reply = ids[target].tolist()
+    # Compare token texts without their boundary spaces: a word the rules merely moved ("Rain" opening the plain
+    # reply, " Rain" after a prepended "Arr!") is a different BPE id but not an edit.
+    def text(seq: list[int]) -> list[str]:
+        return [t.strip() for t in tokenizer.batch_decode([[i] for i in seq])]
+
     changed = torch.ones(len(reply), dtype=torch.bool)
-    for _, b, n in difflib.SequenceMatcher(None, plain, reply, autojunk=False).get_matching_blocks():
+    for _, b, n in difflib.SequenceMatcher(None, text(plain), text(reply), autojunk=False).get_matching_blocks():
         changed[b : b + n] = False
     out = torch.zeros_like(target)
     out[target] = changed
