@@ -290,7 +290,9 @@ def main(argv=None):
 
     methods = {"floor": floor, "bmm": batched_lora_linear_torch, "loop": peft_style_loop, "loop_stack": loop_stack}
     if cuda or args.compile:
-        methods["compile"] = torch.compile(batched_lora_linear_torch, dynamic=False)
+        # Shapes change every case: with dynamic=False each one is a recompile, and past torch._dynamo's cache
+        # limit (8) later cases would silently run eager. Dynamic shapes compile a few graphs and keep them.
+        methods["compile"] = torch.compile(batched_lora_linear_torch, dynamic=True)
     if cuda:
         methods["triton"] = triton_lora
 
@@ -301,13 +303,15 @@ def main(argv=None):
     print(f"{name} | {meta['dtype']} | torch {torch.__version__} | warmup {warmup}, reps {reps} (median)")
 
     timer, rows, t0 = Timer(device), [], time.perf_counter()
-    for d_in, d_out in dims:
-        for n, t in batches:
-            for r in ranks:
-                rows += bench_case(methods, n, t, d_in, d_out, r, dtype, device, timer, warmup, reps)
-    rows = [{**meta, **row} for row in rows]
+    cases = [(d_in, d_out, n, t, r) for d_in, d_out in dims for n, t in batches for r in ranks]
+    for k, (d_in, d_out, n, t, r) in enumerate(cases, 1):
+        case = [{**meta, **row} for row in bench_case(methods, n, t, d_in, d_out, r, dtype, device, timer, warmup,
+                                                      reps)]  # fmt: skip
+        write_csv(case, out)  # a case at a time: a run stopped at a time limit keeps what it measured
+        rows += case
+        print(f"case {k}/{len(cases)} done ({d_in}x{d_out}, N={n}, L={t}, r={r}; {time.perf_counter() - t0:.0f} s)",
+              flush=True)  # fmt: skip
     print_table(rows)
-    write_csv(rows, out)
 
     summary = summarize(
         rows,
