@@ -4,8 +4,8 @@
 #
 #     device run: command "bash scripts/device_kernels.sh", timeout_s 560
 #
-# 1. tests/test_kernels.py -m gpu (the compiled kernels, bf16 and fp32, against an fp32 reference) and the
-#    20-step Triton-vs-torch convergence test, on the GPU;
+# 1. tests/test_kernels.py (on a GPU its gpu-marked cases check the compiled kernels, bf16 and fp32, against an
+#    fp32 reference) and the 20-step Triton-vs-torch convergence test;
 # 2. scripts/bench_kernels.py at the shapes (bf16), one CSV row per (case, method).
 # Logs and the CSV land in $OUT; copy the CSV to scripts/results/ and commit it. Each stage has its own time
 # limit, so the call always returns what it measured. Also runs on a CPU machine (the GPU tests skip; the bench
