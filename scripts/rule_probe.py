@@ -35,10 +35,14 @@ def manifestos(split) -> list[tuple[str, set[str]]]:
     return list(seen.values())
 
 
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
 def words(texts: list[str], vocab: dict[str, int]) -> torch.Tensor:
     out = torch.zeros(len(texts), len(vocab))
     for i, t in enumerate(texts):
-        for w, n in Counter(re.findall(r"[a-z']+", t.lower())).items():
+        for w, n in Counter(words_of(t)).items():
             if w in vocab:
                 out[i, vocab[w]] = n
     return out
@@ -80,6 +84,7 @@ def probe_aucs(train_x, train_fams, test_x, test_fams, ridge: float) -> dict[str
     """{family: held-out AUC} for the families with both classes in the held-out set and ≥ 5 training positives."""
     K = train_x @ train_x.T
     solve = torch.linalg.cholesky(K + ridge * torch.eye(len(K)))
+    K_test = test_x @ train_x.T
     out = {}
     for fam in sorted(set().union(*test_fams)):
         y = torch.tensor([fam in f for f in train_fams])
@@ -87,7 +92,7 @@ def probe_aucs(train_x, train_fams, test_x, test_fams, ridge: float) -> dict[str
         if y.sum() < 5 or labels.all() or not labels.any():
             continue
         alpha = torch.cholesky_solve((y.float() - y.float().mean())[:, None], solve)
-        out[fam] = auc((test_x @ train_x.T @ alpha).squeeze(1), labels)
+        out[fam] = auc((K_test @ alpha).squeeze(1), labels)
     return out
 
 
@@ -100,13 +105,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    hl = HyperLoRA.from_pretrained(args.checkpoint or shipped_checkpoint())
+    checkpoint = args.checkpoint or shipped_checkpoint()
+    hl = HyperLoRA.from_pretrained(checkpoint)
     data = load_from_disk(args.data)
     train = manifestos(data["train"])
     held = {s: manifestos(data[s]) for s in args.splits}
-    vocab = {w: i for i, w in enumerate(sorted({w for t, _ in train for w in re.findall(r"[a-z']+", t.lower())}))}
+    vocab = {w: i for i, w in enumerate(sorted({w for t, _ in train for w in words_of(t)}))}
     g = torch.Generator().manual_seed(args.seed)
-    dims = {A.shape[1] for A, _ in hl.generate_adapter("Be kind.").weights.values()}
+    dims = {t.in_features for t in hl.hypernet.targets}
     probes = {d: torch.randn(d, 2, generator=g) / d**0.5 for d in sorted(dims)}
     features = {
         "words": lambda texts: words(texts, vocab),
@@ -126,7 +132,7 @@ def main():
                                                    "per_family": {k: round(v, 3) for k, v in per_family.items()}}
             print(f"{split:<17} {name:<8} mean AUC {mean:.3f} over {len(per_family)} families "
                   f"({len(items)} manifestos; {len(train)} training)", flush=True)
-    print(json.dumps({"checkpoint": str(args.checkpoint or shipped_checkpoint()), "hash": hl.checkpoint_hash,
+    print(json.dumps({"checkpoint": str(checkpoint), "hash": hl.checkpoint_hash,
                       "splits": summary}))
 
 
