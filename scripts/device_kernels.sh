@@ -19,13 +19,13 @@ mkdir -p "$OUT"
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-# The package as pip would lay it out (kernels/ is hyperlora.kernels, and so on; pyproject.toml's package-dir),
+# The package as pip would lay it out (data_gen/ is hyperlora.data_gen, and so on; pyproject.toml's package-dir),
 # copied rather than installed: the image's setuptools may not build it offline, and copying needs nothing.
 SITE=$(mktemp -d)
 cp -r hyperlora "$SITE/"
-for sub in kernels data_gen evals; do cp -r "$sub" "$SITE/hyperlora/$sub"; done
+for sub in data_gen evals; do cp -r "$sub" "$SITE/hyperlora/$sub"; done
 export PYTHONPATH=$SITE
-# -P and importlib mode keep the repo root off sys.path: there, hyperlora/ has no kernels/ beside it.
+# -P and importlib mode keep the repo root off sys.path: there, hyperlora/ has no data_gen/ or evals/ beside it.
 PYTEST=("$PY" -P -m pytest -q -p no:cacheprovider -o pythonpath= --import-mode=importlib)
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi"
