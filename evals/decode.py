@@ -13,6 +13,7 @@ left-padded to a common length and the rest of each prompt follows, so a row is 
 tokens only, exactly the positions the unpadded sequence would have.
 """
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -48,8 +49,19 @@ def prefill_prefix(model, ids: list) -> dict:
 
     with torch.inference_mode():
         cache = DynamicCache()
-        model(input_ids=torch.tensor([ids], device=_device(model)), use_cache=True, past_key_values=cache)
+        _cached_forward(model, cache, input_ids=torch.tensor([ids], device=_device(model)))
     return {"ids": list(ids), "kv": [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]}
+
+
+def _cached_forward(model, cache, **inputs):
+    """One forward pass that reads and extends ``cache``; returns ``(logits, cache)``.
+
+    transformers 5.25 renamed the forward's ``past_key_values`` to ``cache`` (the old name warns and goes in 5.40),
+    while pyproject still allows 4.x, which knows only the old name: ask the model's signature which one it takes.
+    """
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(**inputs, **{key: cache}, use_cache=True)
+    return out.logits, out[key] if key in out else cache
 
 
 def _stack(rows, adapters: dict, device) -> dict:
@@ -118,8 +130,8 @@ def _first_pass(model, rows, prefixes, pad_id: int):
                         t[i, :, P - k :] = prefixes[r.prefix]["kv"][layer][j][0].to(t.device)
                 kv.append(t)
             cache.update(kv[0], kv[1], layer)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos[:, P:], past_key_values=cache, use_cache=True)
-    return out.logits, out.past_key_values, mask, pos[:, -1]
+    logits, cache = _cached_forward(model, cache, input_ids=ids, attention_mask=mask, position_ids=pos[:, P:])
+    return logits, cache, mask, pos[:, -1]
 
 
 def _batches(rows, batch_size: int):
@@ -184,9 +196,8 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
                 tok = torch.where(done.to(tok.device), torch.full_like(tok, pad_id), tok)
                 mask = torch.cat([mask, torch.ones(len(batch), 1, dtype=mask.dtype, device=mask.device)], 1)
                 last = last + 1
-                o = model(input_ids=tok[:, None], attention_mask=mask, position_ids=last[:, None],
-                          past_key_values=cache, use_cache=True)
-                logits, cache = o.logits, o.past_key_values
+                logits, cache = _cached_forward(model, cache, input_ids=tok[:, None], attention_mask=mask,
+                                                position_ids=last[:, None])
         for i, o in zip(idx, out):
             results[i] = o
         if progress:
