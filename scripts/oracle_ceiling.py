@@ -7,7 +7,7 @@ cases, once on every layer and once on `--layers`, and prints the strict pass ra
 the full preset's decode budget). If the subset's pass rate stays near the all-layer one, the layer choice is not
 what holds the hypernetwork back.
 
-    .venv/bin/python scripts/oracle_ceiling.py [--layers 22 23 24 25 26 27 28 29] [--per-split 4]
+    .venv/bin/python scripts/oracle_ceiling.py [--layers 22 23 24 25 26 27 28 29] [--per-split 4] [--skip-all]
 """
 
 import argparse
@@ -33,6 +33,8 @@ def main():
     parser.add_argument("--per-split", type=int, default=4, help="oracle manifestos per split (the eval's 4)")
     parser.add_argument("--layers", type=int, nargs="+", default=list(range(22, 30)))
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--skip-all", action="store_true",
+                        help="train only --layers, not the all-layer reference (same cases and seeds every run)")
     args = parser.parse_args()
 
     model, tok = load_base(DEFAULT_BASE)
@@ -49,7 +51,9 @@ def main():
 
     summary = {}
     budget = PRESETS["full"]["max_new_tokens"]
-    for label, layers in (("all layers", ()), (f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers))):
+    runs = [("all layers", ())] * (not args.skip_all)
+    runs.append((f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers)))
+    for label, layers in runs:
         start = time.perf_counter()
         trained = train_loras(model, tok, groups, rank=8, alpha=16.0, steps=args.steps, per_group=1, lr=2e-3,
                               max_len=192, layers=layers)
