@@ -13,6 +13,7 @@ left-padded to a common length and the rest of each prompt follows, so a row is 
 tokens only, exactly the positions the unpadded sequence would have.
 """
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -53,15 +54,19 @@ def prefill_prefix(model, ids: list) -> dict:
     return {"ids": list(ids), "kv": [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]}
 
 
-def _cached_forward(model, cache, **inputs):
-    """One forward pass that reads and extends ``cache``; returns ``(logits, cache)``.
+@functools.cache
+def _cache_kwarg(model_class) -> str:
+    """The forward's name for the KV cache: transformers 5.25 renamed ``past_key_values`` to ``cache`` (the old name
+    warns and goes in 5.40), while pyproject still allows 4.x, which knows only the old one. Asked once per class,
+    not on every decoding step."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
-    transformers 5.25 renamed the forward's ``past_key_values`` to ``cache`` (the old name warns and goes in 5.40),
-    while pyproject still allows 4.x, which knows only the old name: ask the model's signature which one it takes.
-    """
-    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+def _cached_forward(model, cache, **inputs):
+    """One forward pass that reads and extends ``cache``; returns ``(logits, cache)``."""
+    key = _cache_kwarg(type(model))
     out = model(**inputs, **{key: cache}, use_cache=True)
-    return out.logits, out[key] if key in out else cache
+    return out.logits, out[key]
 
 
 def _stack(rows, adapters: dict, device) -> dict:

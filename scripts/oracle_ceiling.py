@@ -51,7 +51,7 @@ def main():
 
     summary = {}
     budget = PRESETS["full"]["max_new_tokens"]
-    runs = [("all layers", ())] * (not args.skip_all)
+    runs = [] if args.skip_all else [("all layers", ())]
     runs.append((f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers)))
     for label, layers in runs:
         start = time.perf_counter()
