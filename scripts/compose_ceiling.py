@@ -1,0 +1,108 @@
+"""Does composition by construction hold up? Single-rule LoRAs summed, against one LoRA per manifesto.
+
+Direction 1 of the hypernetwork redesign gives each statement of a manifesto its own adapter and adds them (ranks
+concatenated). Its ceiling is what *oracle* LoRAs do under the same construction: for each held-out combination
+manifesto, this trains the eval's per-manifesto LoRA (32 prompt-baked pairs of its rules, 60 steps, rank 8, lr 2e-3)
+and one LoRA per rule on pairs of that rule alone (same settings), all in one batched run, then scores on the
+manifesto's eval cases (greedy, the full preset's decode budget):
+
+- ``manifesto``: the per-manifesto LoRA (the reference);
+- ``sum``: the rule LoRAs' ΔWs added (rank 8·k, exactly what concatenation along rank exports);
+- ``sum@8``: that sum truncated to rank 8 by SVD (what a served rank-8 adapter would hold);
+- ``mean``: the sum scaled by 1/k (if each rule LoRA also carries a shared style, the plain sum counts it k times).
+
+    .venv/bin/python scripts/compose_ceiling.py [--manifestos 6] [--layers ...] [--steps 60]
+
+Needs `hyperlora data generate --out data/default` first. Prints a line per condition and one JSON line.
+"""
+
+import argparse
+import json
+import time
+
+import torch
+from hyperlora.data_gen.prompts import prompt_id
+from hyperlora.data_gen.rules import normalize_rules
+from hyperlora.data_gen.verifiers import verify_each
+from hyperlora.evals.data import load_data, manifesto_pairs, select_cases, train_prompt_ids
+from hyperlora.evals.lora_train import train_loras
+from hyperlora.evals.run import PRESETS
+
+from hyperlora.base import DEFAULT_BASE, load_base
+from hyperlora.generation import generate
+from hyperlora.generator import merge_to_rank
+from hyperlora.lora import per_example_lora
+
+
+def rule_key(rule) -> str:
+    return json.dumps(rule, sort_keys=True)
+
+
+def summed(parts: list[dict], scale: float = 1.0, rank: int | None = None) -> dict:
+    """``{module: (A, B)}`` whose ΔW is ``scale · Σ`` of the parts' ΔWs (B carries the LoRA scale already)."""
+    out = {}
+    for name in parts[0]:
+        pairs = [(p[name][0], p[name][1] * scale) for p in parts]
+        if rank is None:
+            out[name] = (torch.cat([a for a, _ in pairs]), torch.cat([b for _, b in pairs], dim=1))
+        else:
+            out[name] = merge_to_rank(pairs, rank)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="data/default", help="dataset from `hyperlora data generate`")
+    parser.add_argument("--split", default="test_combination")
+    parser.add_argument("--manifestos", type=int, default=6, help="held-out manifestos (3 eval cases each)")
+    parser.add_argument("--layers", type=int, nargs="*", default=[], help="decoder layers to adapt (default all)")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--rank", type=int, default=8)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    model, tok = load_base(DEFAULT_BASE)
+    data = load_data(args.data, progress=False)
+    cases = select_cases(data, [args.split], 16, 3)  # the eval's full-preset cases
+    chosen = list(dict.fromkeys(c.manifesto for c in cases))[: args.manifestos]
+    mine = {m: [c for c in cases if c.manifesto == m] for m in chosen}
+    rules_of = {m: normalize_rules(mine[m][0].rules) for m in chosen}
+    rules = list({rule_key(r): r for m in chosen for r in rules_of[m]}.values())
+    exclude = {prompt_id(c.prompt) for c in cases}
+    allowed = train_prompt_ids(data)
+    groups = [manifesto_pairs(rules_of[m], 32, allowed, exclude, seed=i) for i, m in enumerate(chosen)]
+    groups += [manifesto_pairs([r], 32, allowed, exclude, seed=100 + i) for i, r in enumerate(rules)]
+    print(f"{len(chosen)} manifestos, {len(rules)} distinct rules, {len(groups)} LoRAs to train", flush=True)
+
+    trained = train_loras(model, tok, groups, rank=args.rank, alpha=2.0 * args.rank, steps=args.steps,
+                          per_group=1, lr=2e-3, max_len=192, layers=tuple(args.layers))
+    train_s = time.perf_counter() - start
+    per_manifesto = dict(zip(chosen, trained["factors"][: len(chosen)]))
+    per_rule = {rule_key(r): f for r, f in zip(rules, trained["factors"][len(chosen):])}
+
+    budget = PRESETS["full"]["max_new_tokens"]
+    conditions = {"manifesto": lambda m, parts: per_manifesto[m],
+                  "sum": lambda m, parts: summed(parts),
+                  f"sum@{args.rank}": lambda m, parts: summed(parts, rank=args.rank),
+                  "mean": lambda m, parts: summed(parts, scale=1.0 / len(parts))}
+    passed = {c: [] for c in conditions}
+    for m in chosen:
+        parts = [per_rule[rule_key(r)] for r in rules_of[m]]
+        for cond, make in conditions.items():
+            adapter = {name: (A[None], B[None]) for name, (A, B) in make(m, parts).items()}
+            with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
+                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=budget)
+            passed[cond] += [all(verify_each(c.rules, r, c.prompt, prompt_kind=c.prompt_kind).values())
+                             for c, r in zip(mine[m], replies)]
+    summary = {"split": args.split, "manifestos": len(chosen), "rules": len(rules), "n": len(passed["manifesto"]),
+               "layers": args.layers or "all", "steps": args.steps,
+               **{c: round(100 * sum(v) / len(v), 1) for c, v in passed.items()},
+               "final_loss": round(sum(trained["losses"][-10:]) / 10, 3),
+               "train_minutes": round(train_s / 60, 1), "minutes": round((time.perf_counter() - start) / 60, 1)}
+    for cond in conditions:
+        print(f"{cond:10s} {summary[cond]:5.1f}% of {summary['n']} cases", flush=True)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
