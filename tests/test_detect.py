@@ -32,6 +32,7 @@ def test_value_statements_name_no_rule():
     text = " ".join(s for form in statements.ALL.values() for s in form)
     assert detect_rules(text) == []
     assert detect_rules("Its answers contain no lowercase letters.") == [{"id": "uppercase", "params": {}}]
+    assert detect_rules("Please use no lowercase at all.") == []  # a cue that the sentence negates
 
 
 def test_free_wording_cues():
