@@ -141,14 +141,23 @@ def train_prompt_ids(dd) -> set:
     return set(dd["train"]["prompt_id"]) if "train" in dd else set()
 
 
+def _train_records(dd, n: int, seed: int, who: str):
+    if "train" not in dd or len(dd["train"]) == 0:
+        raise HyperLoRAError(f"the data has no train split: the {who} needs one")
+    rng = random.Random(f"multitask-{seed}")
+    return dd["train"].select(rng.sample(range(len(dd["train"])), min(n, len(dd["train"]))))
+
+
 def multitask_pairs(dd, n: int, seed: int = 0) -> list[tuple]:
     """``n`` (prompt messages, target) pairs from the train split, manifestos ignored: the multi-task control."""
-    if "train" not in dd or len(dd["train"]) == 0:
-        raise HyperLoRAError("the data has no train split: the multitask control needs one")
-    rng = random.Random(f"multitask-{seed}")
-    idx = rng.sample(range(len(dd["train"])), min(n, len(dd["train"])))
-    rows = dd["train"].select(idx)
-    return [(_messages(r["prompt"]), r["response"]) for r in rows]
+    return [(_messages(r["prompt"]), r["response"]) for r in _train_records(dd, n, seed, "multitask control")]
+
+
+def reader_pairs(dd, n: int, seed: int = 0) -> list[tuple]:
+    """``n`` train-split pairs with each record's manifesto as the system turn: what a *manifesto-reader* LoRA
+    (the ``prompt_tuned`` condition) learns from, the base fine-tuned to follow a manifesto in its context."""
+    return [([{"role": "system", "content": r["manifesto"]}] + _messages(r["prompt"]), r["response"])
+            for r in _train_records(dd, n, seed, "prompt_tuned reader")]
 
 
 _RULE_KINDS = {"refuse_harm": ("harmful", "benign_neighbor"), "rosy": ("bad_news",), "no_insults": ("insult_bait",)}

@@ -17,6 +17,8 @@ DESCRIPTIONS = {
     "adapter_system_prompt": "the adapter and the manifesto as the system turn",
     "oracle_lora": "a LoRA trained on this manifesto's own rule targets (train-split prompts), prompt-baking style",
     "kv_prefix": "the manifesto's system turn prefilled once; its KV cache reused for every prompt",
+    "prompt_tuned": "the manifesto as the system turn, read by a LoRA fine-tuned on training records with their "
+    "manifesto in context (a manifesto-reader; pays the context on every request)",
     "shuffled": "control: the adapter generated from another eval manifesto (rules as different as possible)",
     "empty": "control: the adapter generated from the empty manifesto",
     "random": "control: a random LoRA with the same per-module norm of ΔW as the manifesto's adapter",
@@ -99,8 +101,8 @@ def render_report(res: dict) -> str:
     L += ["## Pass rate by rule family", "",
           "Per rule: the share of cases whose manifesto contains the family in which that rule's verifier passes.", ""]
     fams = sorted({f for c in conds for f in res["pass_rate"][c]["by_family"]})
-    show = [c for c in ("base", "system_prompt", "adapter", "adapter_system_prompt", "oracle_lora", "shuffled",
-                        "multitask") if c in conds]
+    show = [c for c in ("base", "system_prompt", "adapter", "adapter_system_prompt", "oracle_lora", "prompt_tuned",
+                        "shuffled", "multitask") if c in conds]
     rows = []
     for f in fams:
         n = res["pass_rate"]["adapter"]["by_family"].get(f, {}).get("n", 0)
@@ -177,6 +179,11 @@ def render_report(res: dict) -> str:
              f"{res['multitask']['train_seconds']:.1f} ({res['multitask']['steps']} steps, "
              f"{res['multitask']['pairs']} pairs, loss {_n(res['multitask']['first_loss'])} → "
              f"{_n(res['multitask']['final_loss'])})"]]
+    if "prompt_tuned" in res:  # reports written before the reader existed lack it
+        rows.append(["prompt_tuned reader LoRA training, s",
+                     f"{res['prompt_tuned']['train_seconds']:.1f} ({res['prompt_tuned']['steps']} steps, "
+                     f"{res['prompt_tuned']['pairs']} pairs, loss {_n(res['prompt_tuned']['first_loss'])} → "
+                     f"{_n(res['prompt_tuned']['final_loss'])})"])
     L += [_table(["cost", "value"], rows), ""]
     rows = [[f"`{k}`", _n(v["ms_per_token"], 1), _n(v["first_token_ms"], 0), v["context_tokens"]]
             for k, v in lat.items() if isinstance(v, dict)]

@@ -12,6 +12,9 @@ Conditions (names as in ``results.json``), for each eval case (manifesto m, prom
   prompt-baking style, with its training time.
 - ``kv_prefix``: m's system turn prefilled once; its KV cache is reused for every prompt (the "warmed-up hidden
   state"); same function as ``system_prompt``, different cost.
+- ``prompt_tuned``: m as the system turn, read by a *manifesto-reader* LoRA: one LoRA trained on train-split records
+  with their own manifesto as the system turn (what a practitioner would otherwise do). Same behaviour the adapter
+  aims at, but it pays m's context on every request: the hypernetwork's real competitor.
 - controls: ``shuffled`` (the adapter of another eval manifesto, with other rules where possible), ``empty`` (the
   adapter of the empty manifesto), ``random`` (a random LoRA with the same per-module norm of ΔW as m's adapter),
   ``multitask`` (one LoRA trained on train-split records without reading their manifestos).
@@ -30,17 +33,19 @@ from pathlib import Path
 from hyperlora.errors import HyperLoRAError
 
 CONDITIONS = ("base", "system_prompt", "system_prompt_example", "adapter", "adapter_system_prompt", "oracle_lora",
-              "kv_prefix", "shuffled", "empty", "random", "multitask")
+              "kv_prefix", "prompt_tuned", "shuffled", "empty", "random", "multitask")
 CONTROLS = ("shuffled", "empty", "random", "multitask")
-LORA_CONDITIONS = ("adapter", "adapter_system_prompt", "oracle_lora", "shuffled", "empty", "random", "multitask")
-SYSTEM_CONDITIONS = ("system_prompt", "system_prompt_example", "adapter_system_prompt", "kv_prefix")
+LORA_CONDITIONS = ("adapter", "adapter_system_prompt", "oracle_lora", "prompt_tuned", "shuffled", "empty", "random",
+                   "multitask")
+SYSTEM_CONDITIONS = ("system_prompt", "system_prompt_example", "adapter_system_prompt", "kv_prefix", "prompt_tuned")
 
 PRESETS = {
     # Sized for 2 shared CPU cores: every number below is a decoding step or a training step somewhere.
     "quick": dict(max_manifestos=2, prompts_per_manifesto=2, max_new_tokens=40, n_qa=8, qa_tokens=32, n_neutral=2,
                   n_refusal=3, refusal_manifestos=1, probe_tokens=56, probe_manifestos=1, oracle_manifestos=1,
                   oracle_pairs=6, oracle_steps=4, oracle_per_step=1, multitask_pairs=32, multitask_steps=4,
-                  multitask_per_step=4, train_max_len=128, sampled_cases=4, sample_temperature=0.7, latency_tokens=12,
+                  multitask_per_step=4, reader_pairs=32, reader_steps=4, reader_per_step=4, reader_max_len=192,
+                  train_max_len=128, sampled_cases=4, sample_temperature=0.7, latency_tokens=12,
                   latency_repeats=1, batch_size=48, lr=5e-3),
     # Full: ~5,600 decoded rows and ~15 oracle LoRAs; an hour or two on 2 CPU cores, minutes on a GPU.
     # 160 new tokens: every case's own verified target fits whole (at 80, a perfect copy of the targets passed
@@ -51,7 +56,8 @@ PRESETS = {
     "full": dict(max_manifestos=16, prompts_per_manifesto=3, max_new_tokens=160, n_qa=None, qa_tokens=64,
                  n_neutral=None, n_refusal=30, refusal_manifestos=3, probe_tokens=96, probe_manifestos=4,
                  oracle_manifestos=4, oracle_pairs=32, oracle_steps=60, oracle_per_step=1, multitask_pairs=4000,
-                 multitask_steps=100, multitask_per_step=8, train_max_len=192, sampled_cases=48,
+                 multitask_steps=100, multitask_per_step=8, reader_pairs=4000, reader_steps=150, reader_per_step=8,
+                 reader_max_len=320, train_max_len=192, sampled_cases=48,
                  sample_temperature=0.7, latency_tokens=48, latency_repeats=3, batch_size=32, lr=2e-3),
 }
 
@@ -292,16 +298,21 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     groups = [D.manifesto_pairs(manifestos[k]["rules"], cfg["oracle_pairs"], train_pids, exclude, seed=i)
               for i, k in enumerate(oracle_keys)]
     mt_pairs = D.multitask_pairs(dd, cfg["multitask_pairs"])
-    _log(progress, f"training {len(oracle_keys)} oracle LoRAs and the multitask LoRA "
-                   f"({cfg['oracle_steps']} steps; multitask {cfg['multitask_steps']})")
+    _log(progress, f"training {len(oracle_keys)} oracle LoRAs, the multitask LoRA and the prompt_tuned reader "
+                   f"({cfg['oracle_steps']} steps; multitask {cfg['multitask_steps']}; reader {cfg['reader_steps']})")
     # Oracle and multitask have their own step counts: train the oracle groups jointly, then the multitask one.
     oracle = train_loras(model, tok, groups, rank=rank, alpha=2.0 * rank, steps=cfg["oracle_steps"],
                          per_group=cfg["oracle_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"])
     multitask = train_loras(model, tok, [mt_pairs], rank=rank, alpha=2.0 * rank, steps=cfg["multitask_steps"],
                             per_group=cfg["multitask_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"], seed=1)
+    # The reader sees the manifesto in its context, so its sequences are longer than the other LoRAs'.
+    reader = train_loras(model, tok, [D.reader_pairs(dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
+                         steps=cfg["reader_steps"], per_group=cfg["reader_per_step"], lr=cfg["lr"],
+                         max_len=cfg["reader_max_len"], seed=2)
     for k, f in zip(oracle_keys, oracle["factors"]):
         adapters[f"oracle:{k}"] = f
     adapters["multitask"] = multitask["factors"][0]
+    adapters["reader"] = reader["factors"][0]
     timing["training_s"] = time.perf_counter() - t
 
     # KV prefixes: the longest prefix shared by every prompt under the manifesto's system turn.
@@ -337,6 +348,8 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
             if ids[: len(prefixes[mkey]["ids"])] != prefixes[mkey]["ids"]:
                 raise RuntimeError("the chat template does not keep the system turn as a prefix")
             return Row(ids, prefix=mkey, **kw)
+        if cond == "prompt_tuned":
+            return Row(chat_ids(tok, prompt, text), adapter="reader", **kw)
         if cond == "shuffled":
             return Row(chat_ids(tok, prompt), adapter=f"gen:{partner[mkey]}", **kw)
         if cond == "empty":
@@ -432,7 +445,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
         return paired_bootstrap([float(passes[a][i][0]) for i in common], [float(passes[b][i][0]) for i in common])
 
     diffs = {}
-    for other in ("system_prompt", "base", "oracle_lora", "kv_prefix") + CONTROLS:
+    for other in ("system_prompt", "base", "oracle_lora", "kv_prefix", "prompt_tuned") + CONTROLS:
         diffs[f"adapter-{other}"] = {"all": paired("adapter", other),
                                      "by_split": {s: paired("adapter", other, lambda i, s=s: cases[i].split == s)
                                                   for s in splits}}
@@ -560,10 +573,11 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
         "first_loss": oracle["losses"][0] if oracle["losses"] else None,
         "note": "trained jointly (one LoRA per manifesto, per-example batching); per-LoRA time = total / LoRAs",
     }
-    results["multitask"] = {"train_seconds": multitask["seconds"], "steps": multitask["steps"],
-                            "pairs": multitask["n_pairs"][0], "rank": rank,
-                            "final_loss": multitask["losses"][-1] if multitask["losses"] else None,
-                            "first_loss": multitask["losses"][0] if multitask["losses"] else None}
+    for name, trained in (("multitask", multitask), ("prompt_tuned", reader)):
+        results[name] = {"train_seconds": trained["seconds"], "steps": trained["steps"],
+                         "pairs": trained["n_pairs"][0], "rank": rank,
+                         "final_loss": trained["losses"][-1] if trained["losses"] else None,
+                         "first_loss": trained["losses"][0] if trained["losses"] else None}
 
     untrained = all(v == 0 for v in delta_norms.values())
     timing["total_s"] = time.perf_counter() - t_start
