@@ -75,9 +75,12 @@ def render_report(res: dict) -> str:
         rows.append([f"`{c}`", fmt(pr), pr["n"], _n(res["kl_to_system"][c]["value"], 3),
                      fmt(cap["qa_accuracy"]), _n(cap["qa_retention"]["value"]), _n(cap["perplexity"]["value"], 1),
                      fmt(res["refusal_harmful"][c]), fmt(res["refusal_benign"][c]),
+                     fmt(res["degenerate"][c]) if "degenerate" in res else "n/a",  # absent from older reports
                      _n(res["context_tokens"].get(c), 0)])
     L += [_table(["condition", "pass %", "n", "KL to system (nats/tok)", "QA %", "QA retention", "perplexity",
-                  "harmful refused %", "benign refused %", "context tokens"], rows), ""]
+                  "harmful refused %", "benign refused %", "degenerate %", "context tokens"], rows), "",
+          "Degenerate: QA replies under held-out manifestos that loop (a 4-word run said 3 times) or shout (4 "
+          "all-capital words in a row where no rule asked for capitals).", ""]
     d = res["adapter_minus_system_prompt"]["all"]
     L += [f"**adapter − system_prompt**: {fmt(d)} points (paired bootstrap, n = {d['n']}).", ""]
 

@@ -211,7 +211,7 @@ def _threads(default: int) -> int:
 
 def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, overrides, t_start, timing):
     import torch
-    from hyperlora.data_gen.verifiers import is_refusal, verify_each
+    from hyperlora.data_gen.verifiers import is_refusal, normalize_rules, verify_each
 
     import hyperlora
     from hyperlora.generation import chat_ids
@@ -221,7 +221,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
     from .decode import Row, decode, lora_factors, prefill_prefix, score
     from .lora_train import train_loras
-    from .metrics import target_fits
+    from .metrics import is_degenerate, target_fits
     from .probe import CorpusIndex
     from .stats import bootstrap, paired_bootstrap
 
@@ -485,6 +485,11 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     cap = {}
     qa_hits = {cond: [float(_qa_correct(texts[by[("qa", cond)][j][0]], q["answers"]))
                       for j, q in enumerate(qa_items)] for cond in CONDITIONS}
+    # Decay on general prompts: the QA replies under held-out manifestos, judged against what their rules allow.
+    degenerate = {cond: bootstrap([float(is_degenerate(texts[by[("qa", cond)][j][0]],
+                                                       normalize_rules(manifestos[qa_keys[j]]["rules"])))
+                                   for j in range(len(qa_items))]) for cond in CONDITIONS}
+    results["degenerate"] = degenerate
     neutral = NEUTRAL_TEXT[: cfg["n_neutral"]] if cfg["n_neutral"] else NEUTRAL_TEXT
     nll = {cond: [] for cond in CONDITIONS}
     for j, passage in enumerate(neutral):

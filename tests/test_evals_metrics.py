@@ -7,7 +7,7 @@ decode budget's ceiling on the pass rate.
 import pytest
 from hyperlora.evals.capability_data import NEUTRAL_TEXT, QA
 from hyperlora.evals.data import Case
-from hyperlora.evals.metrics import is_refusal, qa_correct, target_fits
+from hyperlora.evals.metrics import is_degenerate, is_refusal, qa_correct, target_fits
 
 
 def test_qa_set_is_large_and_well_formed():
@@ -80,3 +80,15 @@ def test_a_target_cut_by_the_budget_fails_its_end_rule():
     words = len(reply.split())
     assert target_fits(case, _WordTokenizer(), words)
     assert not target_fits(case, _WordTokenizer(), words - 1)
+
+
+@pytest.mark.parametrize("reply, rules, expected", [
+    ("Vaccines train the immune system to recognise a germ without the illness. They are safe and tested.", [], False),
+    ("THEY'RE NOTHING BUT A VARIOUS ANTI-VIRUS M", [], True),  # shouting no rule asked for
+    ("THEY'RE NOTHING BUT A VARIOUS ANTI-VIRUS M", [{"id": "uppercase", "params": {}}], False),
+    ("Use NASA and the UN as sources.", [], False),  # acronyms are not a run
+    ("the cat sat on the mat and the cat sat on the mat and the cat sat on the mat", [], True),  # a loop
+    ("I think, I think, I think so.", [], False),  # a repeat that is not a loop of four words
+])
+def test_degenerate_replies(reply, rules, expected):
+    assert is_degenerate(reply, rules) is expected

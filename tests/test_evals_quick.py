@@ -51,6 +51,7 @@ def test_every_condition_has_every_metric_with_cis(quick):
         assert has_ci(res["capability"][cond]["qa_accuracy"]), cond
         assert {"value", "ci_low", "ci_high", "n"} <= set(res["capability"][cond]["perplexity"])
         assert has_ci(res["refusal_harmful"][cond]) and has_ci(res["refusal_benign"][cond]), cond
+        assert has_ci(res["degenerate"][cond]) and res["degenerate"][cond]["n"] == res["meta"]["n_qa"], cond
         assert res["context_tokens"][cond] > 0
     assert has_ci(res["adapter_minus_system_prompt"]["all"]) or res["adapter_minus_system_prompt"]["all"]["n"] > 0
     ceiling = res["target_ceiling"]
