@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .presets import PRESETS
 from .stats import fmt
 
 DESCRIPTIONS = {
@@ -279,18 +280,17 @@ def write_outputs(res: dict, out_dir) -> None:
     plot(res, out_dir)
 
 
-if __name__ == "__main__":
-    path = Path(sys.argv[1])
-    write_outputs(json.loads(path.read_text()), path.parent)
-
 
 def reproduce_command(meta: dict) -> str:
     """The `hyperlora eval` command line that gives this run: preset, checkpoint, data and every override."""
-    from .run import PRESETS
-
     preset = PRESETS["quick" if meta["quick"] else "full"]
     sets = [f" --set {k}={json.dumps(v)}" for k, v in sorted(meta["settings"].items()) if preset.get(k, v) != v]
     data = meta.get("data_dir", "")
     return ("hyperlora eval --out DIR" + (" --quick" if meta["quick"] else "")
             + (f" --checkpoint {meta['checkpoint']}" if meta["checkpoint"] != "shipped" else "")
             + (f" --data {data}" if data and "/eval-data/" not in data else "") + "".join(sets))
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1])
+    write_outputs(json.loads(path.read_text()), path.parent)

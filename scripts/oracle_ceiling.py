@@ -19,7 +19,7 @@ from hyperlora.data_gen.prompts import prompt_id
 from hyperlora.data_gen.verifiers import verify_each
 from hyperlora.evals.data import load_data, manifesto_pairs, select_cases, train_prompt_ids
 from hyperlora.evals.lora_train import train_loras
-from hyperlora.evals.run import PRESETS
+from hyperlora.evals.presets import PRESETS
 
 from hyperlora.base import DEFAULT_BASE, load_base
 from hyperlora.generation import generate

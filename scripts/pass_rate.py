@@ -21,7 +21,8 @@ import torch
 from hyperlora.data_gen.verifiers import verify_each
 from hyperlora.evals.data import load_data, resolve_splits, select_cases, train_prompt_ids
 from hyperlora.evals.metrics import is_refusal
-from hyperlora.evals.run import PRESETS, select_refusal_items
+from hyperlora.evals.presets import PRESETS
+from hyperlora.evals.run import select_refusal_items
 
 from hyperlora.base import load_base
 from hyperlora.generation import generate

@@ -12,7 +12,7 @@ import argparse
 
 from hyperlora.evals.data import load_data, resolve_splits, select_cases
 from hyperlora.evals.metrics import target_fits
-from hyperlora.evals.run import PRESETS
+from hyperlora.evals.presets import PRESETS
 
 from hyperlora.base import load_base
 
