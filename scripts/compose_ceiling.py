@@ -9,7 +9,11 @@ manifesto's eval cases (greedy, the full preset's decode budget):
 - ``manifesto``: the per-manifesto LoRA (the reference);
 - ``sum``: the rule LoRAs' ΔWs added (rank 8·k, exactly what concatenation along rank exports);
 - ``sum@8``: that sum truncated to rank 8 by SVD (what a served rank-8 adapter would hold);
-- ``mean``: the sum scaled by 1/k (if each rule LoRA also carries a shared style, the plain sum counts it k times).
+- ``mean``: the sum scaled by 1/k (if each rule LoRA also carries a shared style, the plain sum counts it k times);
+- ``alone``: each rule's own LoRA on the same cases, judged on that rule only (did the part learn its rule?).
+
+Per rule it also prints how often each rule passes under ``manifesto``, ``sum`` and ``alone``, which tells a part that
+never learned its rule from parts that interfere once added.
 
     .venv/bin/python scripts/compose_ceiling.py [--manifestos 6] [--layers ...] [--steps 60]
 
@@ -85,22 +89,37 @@ def main():
                   "sum": lambda m, parts: summed(parts),
                   f"sum@{args.rank}": lambda m, parts: summed(parts, rank=args.rank),
                   "mean": lambda m, parts: summed(parts, scale=1.0 / len(parts))}
+    def replies_under(factors, prompts):
+        adapter = {name: (A[None], B[None]) for name, (A, B) in factors.items()}
+        with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
+            return generate(model, tok, prompts, max_new_tokens=budget)
+
     passed = {c: [] for c in conditions}
+    by_rule = {c: {} for c in (*conditions, "alone")}  # condition -> rule id -> [passed]
     for m in chosen:
+        prompts = [c.prompt for c in mine[m]]
         parts = [per_rule[rule_key(r)] for r in rules_of[m]]
         for cond, make in conditions.items():
-            adapter = {name: (A[None], B[None]) for name, (A, B) in make(m, parts).items()}
-            with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
-                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=budget)
-            passed[cond] += [all(verify_each(c.rules, r, c.prompt, prompt_kind=c.prompt_kind).values())
-                             for c, r in zip(mine[m], replies)]
+            for c, reply in zip(mine[m], replies_under(make(m, parts), prompts)):
+                each = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
+                passed[cond].append(all(each.values()))
+                for rid, ok in each.items():
+                    by_rule[cond].setdefault(rid, []).append(ok)
+        for rule, part in zip(rules_of[m], parts):
+            for c, reply in zip(mine[m], replies_under(part, prompts)):
+                ok = verify_each([rule], reply, c.prompt, prompt_kind=c.prompt_kind)[rule["id"]]
+                by_rule["alone"].setdefault(rule["id"], []).append(ok)
     summary = {"split": args.split, "manifestos": len(chosen), "rules": len(rules), "n": len(passed["manifesto"]),
                "layers": args.layers or "all", "steps": args.steps,
                **{c: round(100 * sum(v) / len(v), 1) for c, v in passed.items()},
                "final_loss": round(sum(trained["losses"][-10:]) / 10, 3),
                "train_minutes": round(train_s / 60, 1), "minutes": round((time.perf_counter() - start) / 60, 1)}
+    summary["by_rule"] = {c: {rid: f"{sum(v)}/{len(v)}" for rid, v in sorted(r.items())} for c, r in by_rule.items()}
     for cond in conditions:
         print(f"{cond:10s} {summary[cond]:5.1f}% of {summary['n']} cases", flush=True)
+    print("per rule (manifesto / sum / alone):")
+    for rid in sorted(by_rule["alone"]):
+        print(f"  {rid:18s} " + " / ".join(summary["by_rule"][c].get(rid, "-") for c in ("manifesto", "sum", "alone")))
     print(json.dumps(summary))
 
 
