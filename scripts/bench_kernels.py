@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
 from hyperlora.kernels import batched_lora_linear, batched_lora_linear_torch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,6 @@
 import random
 
 import pytest
-
 from hyperlora.data_gen import statements
 from hyperlora.data_gen.detect import detect_rules, make_verifier
 from hyperlora.data_gen.rules import families

@@ -13,8 +13,9 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import hyperlora.kernels as K  # noqa: E402
 import pytest  # noqa: E402
+
+import hyperlora.kernels as K  # noqa: E402
 from hyperlora.kernels import batched_lora_linear, batched_lora_linear_torch  # noqa: E402
 
 try:
