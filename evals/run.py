@@ -195,12 +195,12 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     from hyperlora.data_gen.verifiers import is_refusal, normalize_rules, verify_each
 
     import hyperlora
+    from hyperlora.decode import Row, decode, lora_factors, prefill_prefix, score
     from hyperlora.generation import chat_ids
     from hyperlora.io import atomic_dir
 
     from . import data as D
     from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
-    from .decode import Row, decode, lora_factors, prefill_prefix, score
     from .lora_train import train_loras
     from .metrics import is_degenerate, target_fits
     from .probe import CorpusIndex
@@ -687,7 +687,7 @@ def _latency(model, tok, case, manifestos, adapters, prefixes, cfg, eos_ids, pad
     """Milliseconds per generated token at batch 1 (median of repeats), and the first-token time."""
     import statistics
 
-    from .decode import decode
+    from hyperlora.decode import decode
 
     mk = _key(case.manifesto)
     n = cfg["latency_tokens"]

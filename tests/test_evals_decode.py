@@ -1,15 +1,16 @@
-"""The harness's decoding engine on a tiny Llama: KV-prefix reuse and per-row LoRAs give the same tokens as
-plain generation, merging is exact and undone, and the random control keeps the adapter's norm.
+"""The batched decoding engine (hyperlora.decode) on a tiny Llama: KV-prefix reuse and per-row LoRAs give the same
+tokens as plain generation, a row's own temperature acts as the call's would, merging is exact and undone, and the
+random control keeps the adapter's norm.
 
     .venv/bin/pytest tests/test_evals_decode.py -q
 """
 
 import torch
-from hyperlora.evals.decode import Row, decode, lora_factors, prefill_prefix, score
 from hyperlora.evals.run import _delta_norm, _Merged, _random_like
 
 from hyperlora import Adapter
 from hyperlora.base import find_target_modules
+from hyperlora.decode import Row, decode, lora_factors, prefill_prefix, score
 
 from .conftest import tiny_llama
 
@@ -98,6 +99,9 @@ def test_sampling_is_seeded_per_row_and_score_matches_manual():
     a = decode(model, rows, max_new_tokens=8, temperature=1.0)
     b = decode(model, rows[:1], max_new_tokens=8, temperature=1.0)
     assert a[0] == b[0]  # a row's sample does not depend on its batch
+    hot = decode(model, [Row(PROMPTS[0], seed=5, temperature=4.0), rows[1]], max_new_tokens=8, temperature=1.0)
+    assert hot == [decode(model, rows[:1], max_new_tokens=8, temperature=4.0)[0], a[1]]
+    assert hot[0] != a[0]  # the row's own temperature was used, the others kept the call's
     target = [3, 4, 5]
     (s,) = score(model, [Row(PROMPTS[0])], [target])
     logp = torch.log_softmax(model(torch.tensor([PROMPTS[0] + target])).logits[0], -1)

@@ -1,11 +1,11 @@
-"""Batched decoding and teacher-forced scoring for the eval conditions, in one place.
+"""Batched decoding and teacher-forced scoring where every sequence may carry its own LoRA or KV prefix.
 
-Every eval condition is a *row*: prompt token ids, optionally a LoRA (``adapter`` key) and optionally a reusable KV
-prefix (``prefix`` key, the kv_prefix condition). Rows of many conditions share a batch: LoRA rows run through
-``hyperlora.lora.per_example_lora`` with one (A, B) per sequence, so the adapter, shuffled, empty, random, oracle
-and multitask conditions of many manifestos decode together; on a CPU the number of decoding steps, not the
-batch width, is what costs. LoRA factors are stored with the scale folded into B (``B·s``), so adapters with
-different ``lora_alpha`` share one batch at scaling 1.
+Every sequence is a *row*: prompt token ids, optionally a LoRA (``adapter`` key) and optionally a reusable KV
+prefix (``prefix`` key). LoRA rows run through ``hyperlora.lora.per_example_lora`` with one (A, B) per sequence,
+so rows with different adapters decode together: the eval's conditions of many manifestos, or the server's
+concurrent requests. On a CPU the number of decoding steps, not the batch width, is what costs. LoRA factors are
+stored with the scale folded into B (``B·s``), so adapters with different ``lora_alpha`` share one batch at
+scaling 1.
 
 The KV-prefix rows reuse a cache prefilled once per manifesto (the system turn): the cached keys and values are
 left-padded to a common length and the rest of each prompt follows, so a row is laid out as
@@ -15,9 +15,12 @@ tokens only, exactly the positions the unpadded sequence would have.
 
 import functools
 import inspect
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
+
+from .lora import per_example_lora
 
 
 @dataclass
@@ -28,8 +31,9 @@ class Row:
         ids: prompt token ids (for prefix rows, the full ids: the cached prefix followed by the rest).
         adapter: key into the adapter table (None: the base weights).
         prefix: key into the prefix-cache table (None: no reused cache).
-        seed: None decodes greedily; an int samples at the decode call's temperature from its own generator.
+        seed: None decodes greedily; an int samples from its own generator.
         max_new: this row's length cap (None: the decode call's).
+        temperature: this seeded row's sampling temperature (None: the decode call's).
     """
 
     ids: list
@@ -37,6 +41,7 @@ class Row:
     prefix: str | None = None
     seed: int | None = None
     max_new: int | None = None
+    temperature: float | None = None
 
 
 def lora_factors(adapter) -> dict:
@@ -93,10 +98,6 @@ def _device(model):
 
 
 def _lora_context(model, rows, adapters):
-    from contextlib import nullcontext
-
-    from hyperlora.lora import per_example_lora
-
     if not any(r.adapter is not None for r in rows):
         return nullcontext()
     return per_example_lora(model, _stack(rows, adapters, _device(model)), scaling=1.0)
@@ -162,7 +163,7 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
         adapters: ``{key: lora_factors(...)}``.
         prefixes: ``{key: prefill_prefix(...)}``.
         max_new_tokens: length cap for rows without their own.
-        temperature: sampling temperature for seeded rows.
+        temperature: sampling temperature for seeded rows without their own.
         eos_ids: token ids that end a reply (not included in the output).
         pad_id: padding id.
         batch_size: rows per forward.
@@ -178,6 +179,7 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
         batch = [rows[i] for i in idx]
         gens = [torch.Generator().manual_seed(r.seed) if r.seed is not None else None for r in batch]
         limits = [r.max_new if r.max_new is not None else max_new_tokens for r in batch]
+        temps = [r.temperature if r.temperature is not None else temperature for r in batch]
         with _lora_context(model, batch, adapters):
             logits, cache, mask, last = _first_pass(model, batch, prefixes, pad_id)
             out = [[] for _ in batch]
@@ -187,7 +189,7 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
                 tok = next_logits.argmax(-1)
                 for i, g in enumerate(gens):
                     if g is not None:
-                        probs = torch.softmax(next_logits[i].cpu() / temperature, -1)  # CPU generator
+                        probs = torch.softmax(next_logits[i].cpu() / temps[i], -1)  # CPU generator
                         tok[i] = torch.multinomial(probs, 1, generator=g)[0]
                 for i in range(len(batch)):
                     if not done[i]:
