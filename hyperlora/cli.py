@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   echo "Answer in lowercase." | hyperlora generate-adapter --manifesto - --out out/lower --strength 1.5
   hyperlora generate --prompt "How do vaccines work?" --adapter out/kind-adapter
   hyperlora generate --prompt "How do vaccines work?" --system "$(cat examples/manifesto.txt)"
+  hyperlora compose out/kind-adapter out/lower --weights 1 0.5 --rank 16 --out out/kind-lower
 """
 
 
@@ -71,6 +72,22 @@ def cmd_generate(args):
     model, tokenizer = load_base(args.base or (adapter and adapter.base_model) or DEFAULT_BASE)
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
         print(generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens)[0])
+
+
+def cmd_compose(args):
+    from .adapter import Adapter
+
+    out = Path(args.out)
+    if out.exists() and not args.force:  # checked before anything loads, so the refusal is instant
+        raise HyperLoRAError(f"{out} already exists (use --force to replace it)")
+    parts = [Adapter.load(path) for path in args.adapters]
+    adapter = Adapter.compose(parts, weights=args.weights, rank=args.rank)
+    adapter.save(out, force=args.force)
+    line = f"wrote {out} ({len(parts)} adapters, {len(adapter.weights)} LoRA modules, rank {adapter.rank})"
+    summed, error = adapter.provenance["summed_rank"], adapter.provenance["truncation_error"]
+    if adapter.rank < summed:
+        line += f"; truncated from rank {summed}: truncation error {error:.1%} of ||ΔW||"
+    print(line)
 
 
 def cmd_data_generate(args):
@@ -145,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="NAME", help="base model (default: the adapter's, else smollm2-135m-instruct)")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="reply length cap (default 128)")
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser(
+        "compose",
+        help="stack saved adapters into one PEFT adapter (ΔWs add, each with its weight)",
+        description="Compose saved adapters into one LoRA whose ΔW is the weighted sum of theirs: ranks are "
+        "concatenated (each part keeps its own strength), or SVD-truncated to --rank with the relative error "
+        "printed. The result loads with plain PeftModel.from_pretrained.",
+    )
+    p.add_argument("adapters", nargs="+", metavar="DIR", help="adapter directories to stack")
+    p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="one weight per adapter (default 1 each)")
+    p.add_argument("--rank", type=int, metavar="R", help="truncate to this rank by SVD (default: the summed rank)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_compose)
 
     p = verbs.add_parser("data", help="synthetic manifesto -> behaviour data", description="Synthetic data.")
     data_verbs = p.add_subparsers(dest="data_verb", metavar="VERB", required=True)

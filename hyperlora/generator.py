@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .adapter import Adapter
+from .adapter import Adapter, merge_to_rank
 from .base import DEFAULT_BASE, find_target_modules, layer_index, meta_model, module_type
 from .checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from .config import HyperNetConfig
@@ -43,24 +43,6 @@ def targets_of(model, module_types, layers=()) -> list[Target]:
             raise HyperLoRAError(f"the model has no decoder layers {sorted(missing)}")
         targets = [t for t in targets if t.layer in set(layers)]
     return targets
-
-
-def merge_to_rank(pairs: list[tuple[torch.Tensor, torch.Tensor]], rank: int):
-    """Best rank-``rank`` factors (A, B) of Σ B_i·A_i (truncated SVD, computed on the thin factors).
-
-    Args:
-        pairs: (A_i (r_i, in), B_i (out, r_i)) whose products are summed.
-        rank: rank of the result.
-    """
-    A = torch.cat([a for a, _ in pairs])  # (R, in)
-    B = torch.cat([b for _, b in pairs], dim=1)  # (out, R)
-    qb, rb = torch.linalg.qr(B)  # B = Qb Rb
-    qa, ra = torch.linalg.qr(A.T)  # Aᵀ = Qa Ra
-    u, s, vh = torch.linalg.svd(rb @ ra.T)  # (R, R) core: ΔW = Qb (U S Vᵀ) Qaᵀ
-    root = s[:rank].sqrt()
-    B_new = qb @ (u[:, :rank] * root)  # (out, rank)
-    A_new = (root[:, None] * vh[:rank]) @ qa.T  # (rank, in)
-    return A_new, B_new
 
 
 class HyperLoRA:
