@@ -20,6 +20,10 @@ any manifesto's adapter carries just as well (``scripts/manifesto_gap.py`` measu
 Nothing below the lowest adapted layer depends on the manifesto, so with ``cache_activations`` the hidden state
 entering that layer is computed once per record and training runs only the layers above it. The batch at step s
 is a pure function of (seed, s), so a run killed at any point resumes from its last save with the same data order.
+
+Data-parallel runs (``accelerate launch --multi_gpu --num_processes P``; DDP) are the same optimisation as one
+process: ``manifestos_per_step`` is the global batch, each process takes its contiguous share of it, every loss term
+is a mean over the global batch, and the log shows those global means (the main process writes it).
 """
 
 import hashlib
@@ -56,7 +60,7 @@ class TrainConfig:
     out: str = "runs/cpu"
     hypernet: HyperNetConfig = field(default_factory=HyperNetConfig)
     steps: int = 1000
-    manifestos_per_step: int = 4
+    manifestos_per_step: int = 4  # the global batch: data-parallel processes split it evenly
     prompts_per_manifesto: int = 2
     max_tokens: int = 192  # per sequence, chat template + prompt + response
     lr: float = 3e-4
@@ -197,12 +201,17 @@ def refusal_asks(records: list[dict], groups: list[list[int]]) -> dict[int, dict
     return out
 
 
-def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0, refusal: dict | None = None):
-    """[(manifesto group index, [record indices])]: a pure function of (seed, step, process), so resuming is
-    exact and each data-parallel process draws its own batch. ``refusal`` (from ``refusal_asks``) is needed for
+def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0, refusal: dict | None = None,
+                   num_shards: int = 1):
+    """[(manifesto group index, [record indices])]: share ``shard`` of ``num_shards`` (data-parallel processes) of
+    the step's global batch, which is a pure function of (seed, step), so resuming is exact and the processes
+    together take the batch one process would. ``refusal`` (from ``refusal_asks``) is needed for
     ``refusal_weight`` and ``pair_refusal_asks``."""
-    rng = random.Random((cfg.seed * 1_000_003 + step) * 1009 + shard)
+    rng = random.Random((cfg.seed * 1_000_003 + step) * 1009)
     n = min(cfg.manifestos_per_step, len(groups))
+    if n % num_shards:
+        raise HyperLoRAError(f"manifestos_per_step is the global batch: {n} manifestos a step do not split evenly "
+                             f"over {num_shards} processes")
     refusal = refusal or {}
     if cfg.refusal_weight == 1 or not refusal:
         chosen = rng.sample(range(len(groups)), n)
@@ -216,7 +225,8 @@ def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: 
         if cfg.pair_refusal_asks and g in refusal:
             first = [rng.choice(asks) for asks in refusal[g].values() if asks][:k]
         batch.append((g, first + rng.sample([i for i in groups[g] if i not in first], k - len(first))))
-    return batch
+    per = n // num_shards
+    return batch[shard * per : (shard + 1) * per]
 
 
 # ------------------------------------------------------------------------------------- the model, split in two
@@ -317,6 +327,16 @@ def load_state(out_dir: Path) -> tuple[HyperNet, int, dict]:
     return hypernet, meta["step"], {"state": state, "param_groups": meta["param_groups"]}
 
 
+def param_checksum(module: torch.nn.Module) -> torch.Tensor:
+    """A float64 scalar that changes with any parameter value or position: Σ p_i·w_i, w rising from 1 to 2 over each
+    tensor. Data-parallel processes log theirs so that a run shows they hold the same weights."""
+    total = torch.zeros((), dtype=torch.float64, device=next(module.parameters()).device)
+    for p in module.parameters():
+        p = p.detach().double().flatten()
+        total += (p * torch.linspace(1, 2, p.numel(), dtype=torch.float64, device=p.device)).sum()
+    return total
+
+
 def config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d["hypernet"] = cfg.hypernet.to_dict()
@@ -341,20 +361,31 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                               mixed_precision="bf16" if torch.cuda.is_available() else "no")
     device = accelerator.device
+    n_proc, main = accelerator.num_processes, accelerator.is_main_process
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
 
     # --- setup: base, encoder, data, hypernetwork, optimizer
-    model, tokenizer = load_base(cfg.hypernet.base_model, device=str(device))
+    # The embedded base is dequantized into a cache, and the dataset's filter is cached beside it, on first use:
+    # written once, by the main process, before the others read them.
+    with accelerator.main_process_first():
+        model, tokenizer = load_base(cfg.hypernet.base_model, device=str(device))
+        records = load_records(cfg)
     encoder = ManifestoEncoder(cfg.hypernet.encoder, cfg.hypernet.max_manifesto_tokens).to(device)
-    records = load_records(cfg)
     manifestos = sorted({r["manifesto"] for r in records})
     index = {m: i for i, m in enumerate(manifestos)}
     groups: list[list[int]] = [[] for _ in manifestos]
     for i, r in enumerate(records):
         groups[index[r["manifesto"]]].append(i)
     refusal = refusal_asks(records, groups)
+    if min(cfg.manifestos_per_step, len(groups)) % n_proc:
+        raise HyperLoRAError(f"manifestos_per_step is the global batch: {min(cfg.manifestos_per_step, len(groups))} "
+                             f"manifestos a step do not split evenly over {n_proc} processes")
+    if n_proc > 1 and main:
+        print(f"hyperlora: data-parallel over {n_proc} processes ({accelerator.state.backend}), "
+              f"{cfg.manifestos_per_step // n_proc} of the {cfg.manifestos_per_step} manifestos a step each",
+              file=sys.stderr)
     targets = targets_of(model, cfg.hypernet.module_types, cfg.hypernet.layers)
     first_layer = min(t.layer for t in targets)
 
@@ -374,7 +405,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resuming:
         optimizer.load_state_dict(opt_state)
-        print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
+        if main:
+            print(f"hyperlora: resuming {out_dir} from step {step}", file=sys.stderr)
     hypernet.to(device).train()
     hypernet, optimizer = accelerator.prepare(hypernet, optimizer)
     net: HyperNet = accelerator.unwrap_model(hypernet)
@@ -387,7 +419,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         edits = [edited(tokenizer, r, ids, target) for r, (ids, target) in zip(records, tokens)]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
-        cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress)
+        with accelerator.main_process_first():  # the others read the file it writes
+            cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress and main)
     features: dict[int, tuple[torch.Tensor, ...]] = {}
     base_tokens = BaseTokens(tokenizer, model.get_input_embeddings().weight) if cfg.hypernet.copy_path else None
 
@@ -404,20 +437,25 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
     # --- loop
     log_path = out_dir / "log.jsonl"
-    if log_path.exists():  # drop rows from steps after the last save: they are about to be redone
+    if log_path.exists() and main:  # drop rows from steps after the last save: they are about to be redone
         rows = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
         log_path.write_text("".join(r + "\n" for r in rows))
-    log = open(log_path, "a")
-    bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not progress)
+    log = open(log_path, "a") if main else None
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not (progress and main))
     start = time.perf_counter()
     while step < cfg.steps:
-        batch = batch_for_step(groups, cfg, step, accelerator.process_index, refusal)
-        feats = [encoded(g) for g, _ in batch]
+        batch = batch_for_step(groups, cfg, step, accelerator.process_index, refusal, n_proc)
+        # The contrast term pairs each manifesto with the next one in the global batch; for this share's last one
+        # that is the first of the next share, held by another process, so its adapter is generated here too.
+        partner = (batch_for_step(groups, cfg, step, (accelerator.process_index + 1) % n_proc, refusal, n_proc)[:1]
+                   if cfg.contrast_weight and n_proc > 1 else [])
+        feats = [encoded(g) for g, _ in batch + partner]
         f = pad_stack([x[0] for x in feats]).to(device)  # (M, L, e)
         m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)
         copy = (pad_stack([x[2] for x in feats]).to(device), pad_stack([x[3] for x in feats], value=False).to(device)
                 ) if base_tokens is not None else ()  # (M, T, hidden), (M, T)
-        # {name: (A (M, r, in), B (M, out, r))}, and {copying module type: attention (M, n_layers, r, T)}
+        # {name: (A (M, r, in), B (M, out, r))}, and {copying module type: attention (M, n_layers, r, T)}; M counts
+        # the partner, if any
         adapters, attention = hypernet(f, m, *copy, with_copy_attention=True)
         owner = torch.tensor([j for j, (_, idx) in enumerate(batch) for _ in idx], device=device)  # (N,)
         per_seq = {n: (A.index_select(0, owner), B.index_select(0, owner)) for n, (A, B) in adapters.items()}
@@ -441,6 +479,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             edit = pad_stack([edits[i] for i in rows], value=False).to(device)  # (N, T) bool
             weight = 1 + (cfg.edit_weight - 1) * edit[:, 1:][target[:, 1:]].float()  # (n_targets,)
         ce = (token_ce * weight)[learn].sum() / weight[learn].sum() if learn.any() else logits.sum() * 0
+        scored = ~retain & predict.any(1)  # (N,) sequences with rules and at least one target token
         kl = logits.sum() * 0
         if retain.any():
             with torch.no_grad(), accelerator.autocast():
@@ -448,28 +487,35 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             kl = F.kl_div(logits[~learn].log_softmax(-1), base_logits.log_softmax(-1), log_target=True,
                           reduction="batchmean")
         contrast = logits.sum() * 0
-        if cfg.contrast_weight and len(batch) > 1 and learn.any():
+        if cfg.contrast_weight and len(batch) + len(partner) > 1 and learn.any():
             # Each sequence again, under the adapter of the next manifesto in the batch (a different one).
-            other = (owner + 1) % len(batch)
+            other = (owner + 1) % (len(batch) + len(partner))
             swapped = {n: (A.index_select(0, other), B.index_select(0, other)) for n, (A, B) in adapters.items()}
             with accelerator.autocast(), per_example_lora(model, swapped, net.config.scaling):
                 logits_other = model.lm_head(upper_hidden(model, h, first_layer)[predict]).float()
             seq = predict.nonzero()[:, 0]  # the sequence of each target token
             own = per_sequence_mean(token_ce, seq, len(rows))
             swap = per_sequence_mean(F.cross_entropy(logits_other, labels, reduction="none"), seq, len(rows))
-            scored = ~retain & predict.any(1)  # sequences with rules and at least one target token
             contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
-        l2 = torch.stack([B.square().mean() for _, B in adapters.values()]).mean()
-        copy_loss = logits.sum() * 0
+        # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
+        # the global batch's mean.
+        l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()
+        copy_loss, terms = logits.sum() * 0, []
         if cfg.copy_weight:
             # Per rule word and copying layer, the rank row that reads the word most is asked to read it all.
-            terms = []
-            for j, feat in enumerate(feats):
+            for j, feat in enumerate(feats[: len(batch)]):
                 for span in feat[4]:
                     span = F.pad(span, (0, copy[1].shape[1] - span.shape[0])).to(device)
                     terms += [-torch.log((a[j] @ span).amax(-1) + 1e-6) for a in attention.values()]  # (n_layers,)
             if terms:
                 copy_loss = torch.cat(terms).mean()
+        # ce, kl, contrast and copy are means over this process's share, whose sizes differ (tokens, sequences, rule
+        # words). Weighted by the share's part of the global count, times the number of processes because DDP
+        # averages their gradients, they sum to means over the global batch. One process: every factor is exactly 1.
+        counts = torch.stack([weight[learn].sum(), (~learn).sum().float(), scored.sum().float(),
+                              logits.new_tensor(float(sum(t.numel() for t in terms)))])  # (4,)
+        factors = n_proc * counts / accelerator.reduce(counts, "sum").clamp(min=1e-12)  # 0 where a share has none
+        ce, kl, contrast, copy_loss = (t * f for t, f in zip((ce, kl, contrast, copy_loss), factors))
         loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
                 + cfg.copy_weight * copy_loss)
 
@@ -483,24 +529,33 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         bar.update(1)
 
         if step % cfg.log_every == 0 or step == cfg.steps:
-            row = {"step": step, "loss": loss.item(), "ce": ce.item(), "retain_kl": kl.item(), "l2": l2.item(),
-                   "contrast": contrast.item(), "copy": copy_loss.item(),
-                   "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
-                   "tokens": int(target.sum()), "elapsed_s": round(time.perf_counter() - start, 1)}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
-        if (step % cfg.save_every == 0 or step == cfg.steps) and accelerator.is_main_process:
+            # Every process takes part in these collectives; the main process writes the global batch's figures.
+            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, contrast, copy_loss]).detach(), "mean").tolist()
+            tokens_seen = int(accelerator.reduce(target.sum(), "sum"))
+            checksums = accelerator.gather(param_checksum(net)[None]).tolist()  # one per process: all equal
+            if main:
+                row = {"step": step, **dict(zip(("loss", "ce", "retain_kl", "l2", "contrast", "copy"), means)),
+                       "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
+                       "tokens": tokens_seen, "elapsed_s": round(time.perf_counter() - start, 1),
+                       "param_checksum": checksums}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
+        if (step % cfg.save_every == 0 or step == cfg.steps) and main:
             save_state(out_dir, net, optimizer, step, cfg, {"data": cfg.data})
         if stop_after is not None and step >= stop_after:
             break
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
 
     if step < cfg.steps:
         return out_dir / "last" / "hypernet"
-    # --- save: the final checkpoint, its curves, and (optionally) the shipped copy
     final = out_dir / "final"
+    if not main:  # the main process writes the checkpoint and its curves
+        accelerator.wait_for_everyone()
+        return final
+    # --- save: the final checkpoint, its curves, and (optionally) the shipped copy
     extra = {"trained": True, "step": step, "train_config": config_dict(cfg), "data": cfg.data,
              "data_summary": data_provenance(cfg.data)}
     save_checkpoint(net, final, extra=extra)
@@ -509,6 +564,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         HyperLoRA(net.eval(), encoder).save_pretrained(cfg.ship, extra=extra, dtype=torch.bfloat16)
         for name in ("log.jsonl", "loss.png"):
             (Path(cfg.ship) / name).write_bytes((out_dir / name).read_bytes())
+    accelerator.wait_for_everyone()
     return final
 
 
