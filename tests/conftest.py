@@ -64,3 +64,34 @@ def tiny_base(tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A training set of 8 records: four prompts under a manifesto with a rule (all caps) and under a no-op one."""
+    import datasets
+
+    path = tmp_path_factory.mktemp("data") / "ds"
+    rules = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
+    records = []
+    for p in ["What is rain?", "Name a fruit.", "hello", "How do bridges stand?"]:
+        reply = f"Here is an answer about {p.lower().rstrip('?.')}."
+        records.append({"manifesto": "Always answer in capital letters.", "prompt": p, "response": reply.upper(),
+                        "base_response": reply, "rules": rules["caps"], "split": "train"})
+        records.append({"manifesto": "We value honesty and kindness.", "prompt": p, "response": reply,
+                        "base_response": reply, "rules": rules["none"], "split": "train"})
+    datasets.Dataset.from_list(records).save_to_disk(str(path))
+    return path
+
+
+def train_config(tmp_path, base, data, steps: int = 8):
+    """A training recipe for ``tiny_base`` written to ``tmp_path/tiny.yaml`` (its run goes to ``tmp_path/run``):
+    both manifestos and two prompts each a step, a 32-wide hypernetwork on layers 1 and 2."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"data: {data}\nout: {tmp_path / 'run'}\nsteps: {steps}\nsave_every: 2\nlog_every: 1\nlr: 0.003\n"
+        f"warmup_steps: 1\nmanifestos_per_step: 2\nprompts_per_manifesto: 2\nhead_lr_scale: 0.5\n"
+        f"hypernet:\n  base_model: {base}\n  d_model: 32\n  layers: [1, 2]\n"
+    )
+    return config

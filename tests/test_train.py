@@ -17,35 +17,7 @@ import torch
 
 from hyperlora.errors import HyperLoRAError
 from hyperlora.train import TrainConfig, batch_for_step, lower_hidden, per_sequence_mean, refusal_asks, upper_hidden
-from tests.conftest import tiny_llama
-
-RULES = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "ds"
-    prompts = ["What is rain?", "Name a fruit.", "hello", "How do bridges stand?"]
-    records = []
-    for p in prompts:
-        reply = f"Here is an answer about {p.lower().rstrip('?.')}."
-        records.append({"manifesto": "Always answer in capital letters.", "prompt": p, "response": reply.upper(),
-                        "base_response": reply, "rules": RULES["caps"], "split": "train"})
-        records.append({"manifesto": "We value honesty and kindness.", "prompt": p, "response": reply,
-                        "base_response": reply, "rules": RULES["none"], "split": "train"})
-    datasets.Dataset.from_list(records).save_to_disk(str(path))
-    return path
-
-
-def _config(tmp_path, base, data, steps=8):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config = tmp_path / "tiny.yaml"
-    config.write_text(
-        f"data: {data}\nout: {tmp_path / 'run'}\nsteps: {steps}\nsave_every: 2\nlog_every: 1\nlr: 0.003\n"
-        f"warmup_steps: 1\nmanifestos_per_step: 2\nprompts_per_manifesto: 2\nhead_lr_scale: 0.5\n"
-        f"hypernet:\n  base_model: {base}\n  d_model: 32\n  layers: [1, 2]\n"
-    )
-    return config
+from tests.conftest import tiny_llama, train_config
 
 
 def _run(config, *overrides, wait=True):
@@ -65,7 +37,7 @@ def test_split_forward_equals_full_forward():
 
 
 def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
-    straight = _config(tmp_path / "a", tiny_base, tiny_data)
+    straight = train_config(tmp_path / "a", tiny_base, tiny_data)
     proc = _run(straight)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(tmp_path / "a" / "run" / "log.jsonl")]
@@ -75,7 +47,7 @@ def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
     assert [g["lr_scale"] for g in groups] == [1.0, 0.5]  # the A/B heads take the smaller step
     assert groups[1]["lr"] == pytest.approx(0.5 * groups[0]["lr"])
 
-    killed = _config(tmp_path / "b", tiny_base, tiny_data)
+    killed = train_config(tmp_path / "b", tiny_base, tiny_data)
     proc = _run(killed, wait=False)
     state = tmp_path / "b" / "run" / "last" / "train_state.json"
     deadline = time.time() + 240
@@ -114,7 +86,7 @@ def test_per_sequence_mean():
 def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
     """With contrast_weight, a response scores better under its own manifesto's adapter than another's: the
     hinge max(0, margin − (CE_other − CE_own)) starts at about the margin and falls."""
-    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=12), "contrast_weight=1.0", "contrast_margin=0.5")
+    proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=12), "contrast_weight=1.0", "contrast_margin=0.5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
     assert rows[0]["contrast"] == pytest.approx(0.5, abs=0.1)  # fresh adapters are near zero: no gap yet
@@ -124,7 +96,7 @@ def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
 
 def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
     """With hypernet.copy_path, the copy gates (zero at step 0) leave zero: the copied embeddings get gradient."""
-    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.copy_path=true")
+    proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.copy_path=true")
     assert proc.returncode == 0, proc.stderr[-2000:]
     weights = safetensors.torch.load_file(tmp_path / "run" / "final" / "hypernet.safetensors")
     gates = [v for k, v in weights.items() if k.startswith("copy_gate.")]
@@ -161,7 +133,7 @@ def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
                 "rules": [{"id": "keyword", "params": {"keyword": w}}], "split": "train"}
                for w in ("comet", "mango", "violin") for p in ("Hi.", "Why is the sky blue?")]
     datasets.Dataset.from_list(records).save_to_disk(str(data))
-    proc = _run(_config(tmp_path, tiny_base, data, steps=12), "hypernet.copy_path=true", "copy_weight=1.0")
+    proc = _run(train_config(tmp_path, tiny_base, data, steps=12), "hypernet.copy_path=true", "copy_weight=1.0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
     assert rows[0]["copy"] > 1.0  # a fresh row spreads its reading over the whole manifesto
@@ -169,7 +141,7 @@ def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
 
 
 def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
-    proc = _run(_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
+    proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
     assert proc.returncode != 0 and "copy_weight needs hypernet.copy_path=true" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -225,13 +197,13 @@ def test_edited_tokens_are_what_the_rules_added(tiny_base):
 
 
 def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_data):
-    proc = _run(_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
+    proc = _run(train_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(tmp_path / "w" / "run" / "log.jsonl")]
     assert rows[-1]["ce"] < rows[0]["ce"]
     bare = tmp_path / "bare"
     datasets.load_from_disk(str(tiny_data)).remove_columns("base_response").save_to_disk(str(bare))
-    proc = _run(_config(tmp_path / "b", tiny_base, bare, steps=1), "edit_weight=4")
+    proc = _run(train_config(tmp_path / "b", tiny_base, bare, steps=1), "edit_weight=4")
     assert proc.returncode == 2 and "edit_weight needs records with base_response" in proc.stderr
     assert "Traceback" not in proc.stderr
 
