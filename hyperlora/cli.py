@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   hyperlora generate --prompt "How do vaccines work?" --adapter out/kind-adapter
   hyperlora generate --prompt "How do vaccines work?" --system "$(cat examples/manifesto.txt)"
   hyperlora compose out/kind-adapter out/lower --weights 1 0.5 --rank 16 --out out/kind-lower
+  hyperlora studio                  # the server and its page: write, look, rewrite, stack
 """
 
 
@@ -126,6 +127,55 @@ def cmd_train(args):
 
     final = train_main(args.config, args.overrides)
     print(f"wrote {final}")
+
+
+def make_verifier():
+    """The rule verifier behind the server's /v1/verify, from hyperlora.data_gen when it is there (else None).
+
+    The CLI injects it: the server is core and never imports data_gen itself.
+    """
+    try:
+        from .data_gen.detect import make_verifier as make
+    except ImportError:
+        return None
+    return make()
+
+
+def cmd_serve(args, open_page: bool = False):
+    from .serve import Server
+
+    server = Server(checkpoint=args.checkpoint, base=args.base, host=args.host, port=args.port,
+                    adapters_dir=args.adapters_dir, max_batch=args.max_batch, max_queue=args.max_queue,
+                    verifier=make_verifier())
+    port = server.start()
+    url = f"http://{args.host}:{port}"
+    print(f"hyperlora: serving {url} (base {server.base_name}, checkpoint {server.checkpoint})", flush=True)
+    if open_page:
+        import webbrowser
+
+        local = args.host in ("0.0.0.0", "::", "")  # listening everywhere: this machine's browser uses loopback
+        webbrowser.open(f"http://127.0.0.1:{port}/" if local else f"{url}/")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        print("hyperlora: stopped", file=sys.stderr)
+    finally:
+        server.stop()
+
+
+def cmd_studio(args):
+    cmd_serve(args, open_page=not args.no_open)
+
+
+def _serve_options(p):
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--checkpoint", metavar="DIR", help="hypernetwork checkpoint (default: the shipped one)")
+    p.add_argument("--base", metavar="NAME", help="base model (default: the checkpoint's)")
+    p.add_argument("--adapters-dir", metavar="DIR", help="where named adapters are saved and loaded from at start")
+    p.add_argument("--max-batch", type=int, default=8, metavar="N", help="most requests decoded together (default 8)")
+    p.add_argument("--max-queue", type=int, default=32, metavar="N",
+                   help="most requests waiting; beyond it 503 with Retry-After (default 32)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +304,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, metavar="FILE", help="YAML recipe, e.g. hyperlora/configs/cpu.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser(
+        "serve",
+        help="HTTP chat API: each request brings a manifesto or an adapter name; different ones decode in one batch",
+        description="Serve an OpenAI-style chat API (POST /v1/chat/completions) whose requests may carry a "
+        "manifesto (made into an adapter once, then cached) or a saved adapter's name; concurrent requests with "
+        "different adapters decode together in one batch through per-example LoRA. Also POST/GET /v1/adapters "
+        "(generate, stack, list), GET /v1/adapters/NAME/peft (PEFT zip), GET /health, and the studio page at /. "
+        "Ctrl-C stops it.",
+    )
+    _serve_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = verbs.add_parser(
+        "studio",
+        help="the server plus its page in a browser: write a manifesto, look at the replies, rewrite, stack",
+        description="Start `hyperlora serve` and open its studio page (http://HOST:PORT/) in a browser.",
+    )
+    _serve_options(p)
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_studio)
     return parser
 
 
