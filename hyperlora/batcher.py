@@ -1,8 +1,8 @@
 """One worker thread that owns the base model and decodes queued requests in batches, a LoRA per row.
 
 Request threads ``submit`` a ``Request`` and block until its ``Reply``. The worker takes up to ``max_batch`` requests
-(waiting up to ``batch_wait`` seconds for more when fewer are queued), decodes them with one
-``hyperlora.decode.decode`` call and answers each. Only this thread runs the model: per-example LoRA wraps its
+(while more keep arriving less than ``batch_wait`` seconds apart), decodes them with one ``hyperlora.decode.decode``
+call and answers each. Only this thread runs the model: per-example LoRA wraps its
 layers in place for the length of a batch.
 """
 
@@ -70,7 +70,7 @@ class Batcher:
         pad_id: padding id.
         max_batch: most requests decoded together.
         max_queue: most requests waiting; ``submit`` raises ``Unavailable`` beyond it.
-        batch_wait: seconds to wait for more requests before decoding a batch that is not full.
+        batch_wait: seconds without a new request that close a batch that is not full.
     """
 
     def __init__(self, model, eos_ids, pad_id: int, max_batch: int = 8, max_queue: int = 32,
@@ -134,10 +134,11 @@ class Batcher:
                 batch = [self._queue.get(timeout=0.1)]
             except queue.Empty:
                 continue
-            deadline = time.monotonic() + self.batch_wait
+            # A burst keeps the batch open: it closes when full or after a gap of batch_wait with no arrival, so
+            # the wait is at most max_batch · batch_wait.
             while len(batch) < self.max_batch:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    batch.append(self._queue.get(timeout=self.batch_wait))
                 except queue.Empty:
                     break
             batch = [r for r in batch if r.future.set_running_or_notify_cancel()]  # timed-out ones are dropped

@@ -92,7 +92,7 @@ class Server:
         max_batch: most requests decoded together.
         max_queue: most requests waiting; beyond it a request gets 503 with ``Retry-After``.
         verifier: ``verifier(manifesto, prompt, reply) -> list[dict]`` behind ``POST /v1/verify`` (404 without).
-        batch_wait_ms: how long the worker waits for more requests before decoding a batch that is not full.
+        batch_wait_ms: a gap without a new request this long closes a batch that is not full.
         timeout_s: how long a request waits for its reply before a 504.
         cache_size: generated adapters kept (least recently used dropped first).
     """
