@@ -45,3 +45,4 @@ lint: setup
 bench: setup
 	$(PY) scripts/bench_generate_adapter.py
 	$(PY) scripts/bench_kernels.py
+	$(PY) scripts/bench_serve.py
