@@ -6,6 +6,10 @@ counts as a refusal here exactly when the ``refuse_harm`` verifier would see one
 
 import re
 
+# The degenerate-reply test lives in the core's guard, whose answer check uses it (the core never imports evals);
+# re-exported here, where the harness and its tests use it.
+from hyperlora.guard import is_degenerate  # noqa: F401
+
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -25,41 +29,6 @@ def qa_correct(reply: str, answers) -> bool:
     """
     hay = normalize(reply)
     return any(normalize(a).strip() and normalize(a) in hay for a in answers)
-
-
-_WORD = re.compile(r"[A-Za-z0-9']+")
-_CAPS_RULES = ("uppercase", "capital_words")
-
-
-def is_degenerate(reply: str, rules=(), n: int = 4, repeats: int = 3, caps_run: int = 4) -> bool:
-    """Whether a reply has decayed: a loop (some run of ``n`` words occurs ``repeats`` times or more) or a run of
-    ``caps_run`` all-capital words that no rule asked for (the shape of the shipped checkpoint's failures, e.g.
-    "THEY'RE NOTHING BUT A VARIOUS ANTI-VIRUS M…" repeated).
-
-    Args:
-        reply: the model's reply.
-        rules: the manifesto's ``[{id, params}]``; a capitals rule (``uppercase``, ``capital_words``) permits caps.
-        n, repeats: the loop test (word n-grams, case-insensitive).
-        caps_run: consecutive all-capital words (two letters or more) that count as shouting.
-    """
-    words = _WORD.findall(reply or "")
-    grams: dict[tuple, int] = {}
-    for i in range(len(words) - n + 1):
-        g = tuple(w.lower() for w in words[i : i + n])
-        grams[g] = grams.get(g, 0) + 1
-        if grams[g] >= repeats:
-            return True
-    if any(r["id"] in _CAPS_RULES for r in rules):
-        return False
-    run = 0
-    for w in words:
-        letters = [c for c in w if c.isalpha()]
-        if len(letters) == 1 and letters[0].isupper():
-            continue  # "A" and "I" are capitals in any text: they neither break nor make a run
-        run = run + 1 if len(letters) >= 2 and all(c.isupper() for c in letters) else 0
-        if run >= caps_run:
-            return True
-    return False
 
 
 def is_refusal(text: str) -> bool:
