@@ -69,10 +69,47 @@ def cmd_generate(args):
 
     if args.max_new_tokens < 1:
         raise HyperLoRAError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    if args.guard:  # checked before any model loads: a blocked prompt costs a millisecond, not a model load
+        from . import guard
+
+        verdict = guard.check_prompt(args.prompt)
+        if not verdict.allowed:
+            print(guard.refusal(verdict))
+            print(f"hyperlora: guard: prompt blocked: {verdict.reason}", file=sys.stderr)
+            return
     adapter = Adapter.load(args.adapter) if args.adapter else None
     model, tokenizer = load_base(args.base or (adapter and adapter.base_model) or DEFAULT_BASE)
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
-        print(generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens)[0])
+        reply = generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens)[0]
+    if args.guard:
+        # A manifesto that asks for capitals makes all-capital replies right, not shouting: read its rules when the
+        # data package is installed (the core never imports it; the CLI may, inside a verb).
+        text = "\n".join(t for t in ((adapter.manifesto if adapter else ""), args.system or "") if t)
+        try:
+            from .data_gen.detect import detect_rules
+
+            rules = detect_rules(text) if text else []
+        except ImportError:
+            rules = []
+        verdict = guard.check_answer(reply, rules=rules)
+        if not verdict.allowed:
+            print("I'm sorry, I'd rather not send the reply I wrote: it did not come out kind or clear. Could you ask "
+                  "again, perhaps in other words?")
+            print(f"hyperlora: guard: answer withheld: {verdict.reason}", file=sys.stderr)
+            return
+    print(reply)
+
+
+def cmd_guard(args):
+    if (args.prompt is None) == (args.answer is None):
+        raise HyperLoRAError("give exactly one of --prompt TEXT or --answer TEXT")
+    text = args.prompt if args.prompt is not None else args.answer
+    if not text.strip():
+        raise HyperLoRAError(f"--{'prompt' if args.prompt is not None else 'answer'} is empty: nothing to check")
+    from . import guard
+
+    verdict = guard.check_prompt(text) if args.prompt is not None else guard.check_answer(text)
+    print(verdict.to_json())
 
 
 def cmd_compose(args):
@@ -211,7 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", metavar="TEXT", help="system prompt (e.g. the manifesto, for comparison)")
     p.add_argument("--base", metavar="NAME", help="base model (default: the adapter's, else smollm2-135m-instruct)")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="reply length cap (default 128)")
+    p.add_argument("--guard", action="store_true",
+                   help="check the prompt first (a blocked one gets a kind refusal and its reason, no model load) and "
+                   "the reply after (hostile or degenerate replies are withheld, with the reason)")
     p.set_defaults(func=cmd_generate)
+
+    p = verbs.add_parser(
+        "guard",
+        help="classical guardrails: check a prompt's intent or an answer's tone (milliseconds, no model)",
+        description="Check one text and print one JSON line {allowed, category, score, reason}: --prompt runs the "
+        "intent classifier (harmful-ask areas against benign asks), --answer the hostility and degenerate-reply "
+        "checks. Thresholds: hyperlora/guard_assets/thresholds.json.",
+    )
+    p.add_argument("--prompt", metavar="TEXT", help="a user's message to classify")
+    p.add_argument("--answer", metavar="TEXT", help="a model's reply to check")
+    p.set_defaults(func=cmd_guard)
 
     p = verbs.add_parser(
         "compose",
