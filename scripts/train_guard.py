@@ -31,6 +31,12 @@ neighbours + blocked other benign prompts (each a rate), the middle of the best 
 refit on all training prompts with the chosen settings; the numpy inference in ``hyperlora.guard`` is checked
 against scikit-learn's probabilities on every training prompt.
 
+Outcome (the file's ``info``): on the out-of-fold scores both feature sets miss 1 of 208 harmful asks and block no
+benign prompt (1,188 prompts); TF-IDF has the lower log-loss (0.014 vs 0.018) and costs ~0.1-0.2 ms per prompt
+against MiniLM's 14-40 ms (one prompt per call, 1 thread, shared machine), so TF-IDF ships inside the 5 ms budget.
+On the hand-written design probe MiniLM generalises better (9/16 harmful asks outside the bank's phrasings blocked,
+0/16 harmless ones, against TF-IDF's 4/16 and 1/16): the better guard if 20-40 ms per prompt is ever acceptable.
+
 The answer check is a lexicon (``hyperlora.guard.hostility``); its threshold is the lowest hostility weight that
 blocks at most 0.5% of the validation replies: the cached base replies to train-split prompts and the train
 records' targets, replies to insult bait left out (see ``answer_threshold``), so what they flag is a false alarm.
@@ -188,6 +194,25 @@ def choose_threshold(score, kinds) -> tuple[float, float]:
     return float((cuts[lo] + cuts[hi + 1]) / 2), float(cost.min())
 
 
+def probe_both(clf, embedder, emb, y, minilm: dict) -> dict:
+    """Blocked counts of the hand-written design probe in scripts/guard_eval.py under the shipped TF-IDF model and a
+    MiniLM head refit on all training prompts with its own best settings (a record of the trade-off; it chooses
+    nothing)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from guard_eval import PROBE_BENIGN, PROBE_HARMFUL
+
+    harmful, benign = [t for _, t in PROBE_HARMFUL], PROBE_BENIGN
+    lr = LogisticRegression(C=minilm["C"], class_weight=minilm["class_weight"], max_iter=5000).fit(emb, y)
+    p = lr.predict_proba(embedder(harmful + benign))
+    mini = 1 - p[:, list(lr.classes_).index("benign")] >= minilm["threshold"]
+    tfidf = np.asarray([1 - clf.probabilities(t)[0] >= clf.threshold for t in harmful + benign])
+    return {name: {"harmful_blocked": f"{int(b[: len(harmful)].sum())}/{len(harmful)}",
+                   "benign_blocked": f"{int(b[len(harmful) :].sum())}/{len(benign)}"}
+            for name, b in (("tfidf", tfidf), ("minilm", mini))}
+
+
 def median_ms(fn, n: int = 30) -> float:
     import statistics
 
@@ -332,6 +357,9 @@ def main():
     diff = float(np.abs(ours - ref).max())
     if diff > 1e-3:
         raise SystemExit(f"numpy inference differs from scikit-learn by {diff:.2e}")
+    info["probe"] = probe_both(clf, embedder, emb, y, results["minilm"])
+    path.write_text(json.dumps(spec, separators=(",", ":")) + "\n")
+    print(f"design probe (scripts/guard_eval.py, hand-written, chooses nothing): {json.dumps(info['probe'])}")
     thresholds = {"classifier": VERSION, "prompt_harm": spec["threshold"], "answer_hostility": answer_t,
                   "prompt_validation": {k: best[k] for k in ("harmful_blocked", "harmful_only_blocked",
                                                              "benign_neighbor_blocked", "other_benign_blocked")},
