@@ -95,3 +95,15 @@ def train_config(tmp_path, base, data, steps: int = 8):
         f"hypernet:\n  base_model: {base}\n  d_model: 32\n  layers: [1, 2]\n"
     )
     return config
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, tiny_base, encoder):
+    """A hypernetwork for ``tiny_base`` with non-zero B paths, so every manifesto changes the model (the server and
+    studio tests serve it)."""
+    from hyperlora import HyperLoRA, HyperNetConfig
+
+    model = LlamaForCausalLM.from_pretrained(tiny_base)
+    hl = HyperLoRA.for_model(model, HyperNetConfig(base_model=str(tiny_base), d_model=32), encoder=encoder)
+    randomize_B(hl.hypernet)
+    return hl.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")

@@ -20,24 +20,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hyperlora import HyperLoRA, HyperNetConfig
 from hyperlora.cli import build_parser, main
 from hyperlora.generation import generate
 from hyperlora.serve import Server
-from tests.conftest import randomize_B
 
 PROMPT = "Name three colours."
 MANIFESTOS = ["Answer in lowercase letters only.", "Speak like a pirate, always.", 'End with "stay curious!"']
 TIMEOUT = 60  # seconds a test waits for any one answer: a hung request fails the test instead of stalling it
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_base, encoder):
-    """A hypernetwork for the tiny base with non-zero B paths, so every manifesto changes the model."""
-    model = AutoModelForCausalLM.from_pretrained(tiny_base)
-    hl = HyperLoRA.for_model(model, HyperNetConfig(base_model=str(tiny_base), d_model=32), encoder=encoder)
-    randomize_B(hl.hypernet)
-    return hl.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 @pytest.fixture(scope="module")

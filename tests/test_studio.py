@@ -21,8 +21,7 @@ import zipfile
 import pytest
 import torch
 
-from hyperlora import HyperLoRA, HyperNetConfig
-from tests.conftest import randomize_B
+from hyperlora import HyperLoRA
 
 INSTALL = "apt-get install -y chromium chromium-driver && .venv/bin/pip install -e '.[studio]' (make setup does both)"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,17 +38,6 @@ WAIT_S = 120
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_base, encoder):
-    """A hypernetwork for the tiny base with non-zero B paths, so every manifesto changes the model."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_base)
-    hl = HyperLoRA.for_model(model, HyperNetConfig(base_model=str(tiny_base), d_model=32), encoder=encoder)
-    randomize_B(hl.hypernet)
-    return hl.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 @pytest.fixture(scope="module")
