@@ -16,14 +16,13 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
-import re
 import statistics
 import time
 from pathlib import Path
 
 from hyperlora.data_gen.prompts import prompt_bank
 from hyperlora.data_gen.responses import clean_response, load_base_responses
+from machine import device_name, slug
 
 from hyperlora import guard
 
@@ -32,18 +31,8 @@ RESULTS = REPO / "scripts" / "results"
 BUDGET_MS = 5.0
 
 
-def device_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"cpu {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"cpu {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(.*?\)", "", name.lower())).strip("-")
 
 
 def time_calls(fn, texts, repeats: int) -> tuple[list[float], list[float]]:
@@ -77,7 +66,7 @@ def main():
     cache = load_base_responses()
     answers = [clean_response(r["response"], r.get("truncated", False)) for r in cache.values()]
 
-    name, date = device_name(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    name, date = device_name(os.cpu_count()), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     rows = []
     for check, fn, texts in (("prompt", guard.check_prompt, prompts), ("answer", guard.check_answer, answers)):
         ts, cpu = time_calls(fn, texts, args.repeats)

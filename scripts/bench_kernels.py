@@ -24,14 +24,13 @@ import csv
 import datetime as dt
 import json
 import math
-import platform
-import re
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import device_name, slug
 
 from hyperlora.kernels import batched_lora_linear, batched_lora_linear_torch
 
@@ -183,20 +182,8 @@ def bench_case(methods, n, t, d_in, d_out, r, dtype, device, timer, warmup, reps
     return rows
 
 
-def device_name(device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"cpu {line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return f"cpu {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(.*?\)", "", name.lower())).strip("-")
 
 
 def write_csv(rows, path: Path):
@@ -297,7 +284,7 @@ def main(argv=None):
     if cuda:
         methods["triton"] = triton_lora
 
-    name = device_name(device)
+    name = device_name(torch.get_num_threads(), device)
     out = args.out or RESULTS / f"bench_kernels_{slug(name)}.csv"
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     meta = dict(date=now, device=name, dtype=str(dtype).removeprefix("torch."), torch=torch.__version__)

@@ -15,7 +15,6 @@ import argparse
 import csv
 import datetime
 import json
-import platform
 import re
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from hyperlora.data_gen.rosy.pool import FORTUNES_DIR, REPORT_FORTUNE_FILES
 from hyperlora.data_gen.rosy.readers import read_fortune
 from hyperlora.data_gen.rosy.rewrite import LMRewriter
 from hyperlora.data_gen.rosy.steps import Score
+from machine import device_name
 
 from hyperlora.cli import _quiet_libraries
 
@@ -35,11 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 WEB_DOCS, WEB_TOKENS = 22e9, 15e12
 
 
-def device_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return f"cpu {line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    return f"cpu {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def fortunes() -> list[str]:
@@ -127,7 +122,7 @@ def main():
         projection[f"{r['what']}_cpu_core_hours"] = WEB_DOCS * args.rewrite_share * tokens_per_doc / r[
             "tokens_out_per_s"] / 3600
 
-    device = device_name()
+    device = device_name(torch.get_num_threads())
     print(f"\n{'measurement':<22}{'docs':>6}{'docs/s':>10}{'tok/doc':>9}{'topic sim':>11}{'rosy after':>12}")
     for r in rows:
         extra = (f"{r['topic_similarity']:>11.3f}{r['rosiness_after']:>12.3f}" if "topic_similarity" in r else "")

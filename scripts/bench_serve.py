@@ -15,8 +15,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import platform
-import re
 import tempfile
 import threading
 import time
@@ -24,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import torch
+from machine import device_name, slug
 
 from hyperlora import load_base
 from hyperlora.cli import _quiet_libraries
@@ -55,18 +54,8 @@ PROMPTS = [
 ]
 
 
-def device_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"cpu {line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return f"cpu {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(.*?\)", "", name.lower())).strip("-")
 
 
 def post(url: str, body: dict) -> dict:
@@ -123,7 +112,7 @@ def main():
     _quiet_libraries()
     from peft import PeftModel
 
-    name = device_name()
+    name = device_name(torch.get_num_threads())
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     out = args.out or RESULTS / f"bench_serve_{slug(name)}.csv"
     print(f"{name} | torch {torch.__version__} | {len(MANIFESTOS)} manifestos, {args.new_tokens} new tokens, "
