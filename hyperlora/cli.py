@@ -332,9 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="the generated adapter against the system prompt, a per-manifesto LoRA, a KV prefix and controls",
         description="Evaluate a checkpoint on the held-out splits: conditions base, system_prompt, "
-        "system_prompt_example, adapter, adapter_system_prompt, oracle_lora, kv_prefix and the controls shuffled, "
-        "empty, random, multitask; strict rule pass rate, KL to the system-prompted model, capability, refusal, "
-        "the hello probe and costs, with paired bootstrap CIs. Writes DIR/results.json, report.md and plots.",
+        "system_prompt_example, adapter, adapter_system_prompt, oracle_lora, kv_prefix, prompt_tuned (the "
+        "manifesto read by a manifesto-reader LoRA) and the controls shuffled, empty, random, multitask; strict rule "
+        "pass rate, KL to the system-prompted model, capability, refusal, degenerate replies, the hello probe and "
+        "costs, with paired bootstrap CIs. Writes DIR/results.json, report.md and plots.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--checkpoint", metavar="DIR", help="hypernetwork checkpoint (default: the shipped one)")
