@@ -37,9 +37,6 @@ from .presets import PRESETS
 CONDITIONS = ("base", "system_prompt", "system_prompt_example", "adapter", "adapter_system_prompt", "oracle_lora",
               "kv_prefix", "prompt_tuned", "shuffled", "empty", "random", "multitask")
 CONTROLS = ("shuffled", "empty", "random", "multitask")
-LORA_CONDITIONS = ("adapter", "adapter_system_prompt", "oracle_lora", "prompt_tuned", "shuffled", "empty", "random",
-                   "multitask")
-SYSTEM_CONDITIONS = ("system_prompt", "system_prompt_example", "adapter_system_prompt", "kv_prefix", "prompt_tuned")
 
 
 PROBE_METHOD = (
@@ -60,10 +57,6 @@ def _key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _stat_or_none(values, **kw):
-    from .stats import bootstrap
-
-    return bootstrap(values, **kw)
 
 
 class _Progress:
@@ -281,7 +274,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     mt_pairs = D.multitask_pairs(dd, cfg["multitask_pairs"])
     _log(progress, f"training {len(oracle_keys)} oracle LoRAs, the multitask LoRA and the prompt_tuned reader "
                    f"({cfg['oracle_steps']} steps; multitask {cfg['multitask_steps']}; reader {cfg['reader_steps']})")
-    # Oracle and multitask have their own step counts: train the oracle groups jointly, then the multitask one.
+    # Oracle, multitask and reader have their own step counts: the oracle groups train jointly, then the others.
     oracle = train_loras(model, tok, groups, rank=rank, alpha=2.0 * rank, steps=cfg["oracle_steps"],
                          per_group=cfg["oracle_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"])
     multitask = train_loras(model, tok, [mt_pairs], rank=rank, alpha=2.0 * rank, steps=cfg["multitask_steps"],
