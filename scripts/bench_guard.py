@@ -12,7 +12,6 @@ scripts/results/bench_guard_<device-slug>.csv (machine and date), and ends with 
 """
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from hyperlora.data_gen.prompts import prompt_bank
 from hyperlora.data_gen.responses import clean_response, load_base_responses
-from machine import device_name, slug
+from machine import append_csv, device_name, slug
 
 from hyperlora import guard
 
@@ -87,13 +86,7 @@ def main():
               f"{r['max_ms']:.2f} | {r['cpu_median_ms']:.3f} | {r['cpu_p95_ms']:.3f} | {r['mean_chars']} | "
               f"{'yes' if r['within_budget'] else 'no'} |")
     out = args.out or RESULTS / f"bench_guard_{slug(name)}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = not out.exists()
-    with out.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_csv(rows, out)
     print(f"appended {len(rows)} rows to {out}")
     print(json.dumps({"device": name, "load_ms": round(load_ms, 1),
                       **{f"{r['check']}_{k}": r[k] for r in rows

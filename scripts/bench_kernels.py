@@ -20,7 +20,6 @@ to scripts/results/bench_kernels_<device-slug>.csv, and ends with one JSON line.
 """
 
 import argparse
-import csv
 import datetime as dt
 import json
 import math
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from machine import device_name, slug
+from machine import append_csv, device_name, slug
 
 from hyperlora.kernels import batched_lora_linear, batched_lora_linear_torch
 
@@ -186,14 +185,6 @@ def bench_case(methods, n, t, d_in, d_out, r, dtype, device, timer, warmup, reps
 
 
 
-def write_csv(rows, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
 
 
 def fmt(v, spec):
@@ -295,7 +286,7 @@ def main(argv=None):
     for k, (d_in, d_out, n, t, r) in enumerate(cases, 1):
         case = [{**meta, **row} for row in bench_case(methods, n, t, d_in, d_out, r, dtype, device, timer, warmup,
                                                       reps)]  # fmt: skip
-        write_csv(case, out)  # a case at a time: a run stopped at a time limit keeps what it measured
+        append_csv(case, out)  # a case at a time: a run stopped at a time limit keeps what it measured
         rows += case
         print(f"case {k}/{len(cases)} done ({d_in}x{d_out}, N={n}, L={t}, r={r}; {time.perf_counter() - t0:.0f} s)",
               flush=True)  # fmt: skip

@@ -12,7 +12,6 @@ Prints a table, appends a row per method to scripts/results/bench_serve_<device-
 """
 
 import argparse
-import csv
 import datetime as dt
 import json
 import tempfile
@@ -22,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import torch
-from machine import device_name, slug
+from machine import append_csv, device_name, slug
 
 from hyperlora import load_base
 from hyperlora.cli import _quiet_libraries
@@ -160,13 +159,7 @@ def main():
     for row in rows:
         print(f"{row['method']:<14}{n:>9}{row['seconds']:>9.1f}{row['req_per_s']:>8.2f}{row['tok_per_s']:>8.1f}  "
               f"{row['batch_sizes']}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = not out.exists()
-    with out.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_csv(rows, out)
     ratio = rows[0]["req_per_s"] / rows[1]["req_per_s"]
     print(f"served / swapped: {ratio:.2f}x; identical greedy replies in the last round: {same}/{len(MANIFESTOS)}")
     print(json.dumps({"bench": "serve", "date": now, "device": name, "new_tokens": args.new_tokens,

@@ -1,8 +1,10 @@
-"""The machine a benchmark ran on, named the same way by every benchmark (in its CSV rows and its file name).
+"""What the benchmarks share: the machine they ran on, named the same way (in CSV rows and file names), and the
+CSV they append their rows to.
 
-    from machine import device_name, slug      # scripts run as `python scripts/NAME.py` find this module
+    from machine import append_csv, device_name, slug   # scripts run as `python scripts/NAME.py` find this module
 """
 
+import csv
 import platform
 import re
 from pathlib import Path
@@ -29,3 +31,14 @@ def device_name(threads: int, device=None) -> str:
 def slug(name: str) -> str:
     """``name`` as a file-name part: lower case, thread count dropped (results of one machine share a file)."""
     return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(.*?\)", "", name.lower())).strip("-")
+
+
+def append_csv(rows: list[dict], path: Path) -> None:
+    """Append ``rows`` to the CSV at ``path`` (the header first if the file is new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
