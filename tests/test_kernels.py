@@ -201,6 +201,23 @@ BAD_SHAPES = {
 }
 
 
+@needs_triton
+def test_env_names_the_backend(monkeypatch):
+    calls = []
+    import hyperlora.kernels.lora_linear as L
+
+    real = L.batched_lora_linear_triton
+    monkeypatch.setattr(L, "batched_lora_linear_triton", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    monkeypatch.setenv("HYPERLORA_LORA_BACKEND", "triton")
+    x, w, a, bb, b, _ = make_inputs(2, 5, 12, 10, 3, device="cuda" if CUDA else "cpu")
+    y = batched_lora_linear(x, w, a, bb, 0.5, b)
+    assert calls == [1]
+    assert rel_err(y, batched_lora_linear_torch(x, w, a, bb, 0.5, b)) <= TOLERANCES[torch.float32]
+    monkeypatch.setenv("HYPERLORA_LORA_BACKEND", "cuda")
+    with pytest.raises(ValueError, match="HYPERLORA_LORA_BACKEND"):
+        batched_lora_linear(x, w, a, bb, 0.5, b)
+
+
 @pytest.mark.parametrize("backend", [None, "torch", "triton"])
 @pytest.mark.parametrize("case", list(BAD_SHAPES))
 def test_bad_shapes_raise_value_error(case, backend):

@@ -38,8 +38,9 @@ def batched_lora_linear(x, weight, lora_A, lora_B, scaling, bias=None, backend=N
         lora_B: (N, out, r) per-sequence up projections.
         scaling: LoRA scale (alpha / r times strength).
         bias: optional (out,) base bias.
-        backend: None picks Triton on CUDA and torch elsewhere; "triton" forces the kernels (on CPU only under
-            TRITON_INTERPRET=1); "torch" the reference.
+        backend: None picks Triton on CUDA and torch elsewhere, unless HYPERLORA_LORA_BACKEND names one (a way to
+            rule the kernels out of a GPU run without touching code); "triton" forces the kernels (on CPU only
+            under TRITON_INTERPRET=1); "torch" the reference.
 
     Returns:
         (N, T, out) tensor; gradients flow into x, lora_A and lora_B.
@@ -47,6 +48,10 @@ def batched_lora_linear(x, weight, lora_A, lora_B, scaling, bias=None, backend=N
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     _check_shapes(x, weight, lora_A, lora_B)
+    if backend is None:
+        backend = os.environ.get("HYPERLORA_LORA_BACKEND") or None
+        if backend not in _BACKENDS:
+            raise ValueError(f"HYPERLORA_LORA_BACKEND must be torch or triton, got {backend!r}")
     if backend is None:
         backend = "triton" if x.is_cuda and _triton_available() else "torch"
     if backend == "torch":
