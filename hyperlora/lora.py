@@ -80,7 +80,7 @@ def per_example_lora(model: nn.Module, adapters: dict, scaling: float, backend: 
         adapters: one (A, B) pair per target module, batched over the N sequences of the next forward
             (or N = 1 to share one adapter across the batch). Gradients flow into A and B.
         scaling: LoRA scale, ``alpha / r`` times strength.
-        backend: passed to ``batched_lora_linear`` (None: Triton on CUDA, torch elsewhere).
+        backend: passed to ``batched_lora_linear`` (None: HYPERLORA_LORA_BACKEND, else torch).
     """
     already = {name for name, m in model.named_modules() if isinstance(m, LoRALinear)}
     wrappers = inject_lora(model, adapters)

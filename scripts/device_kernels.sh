@@ -24,7 +24,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 SITE=$(mktemp -d)
 cp -r hyperlora "$SITE/"
 for sub in data_gen evals; do cp -r "$sub" "$SITE/hyperlora/$sub"; done
-export PYTHONPATH=$SITE
+export PYTHONPATH=$SITE:$PWD/scripts  # scripts/machine.py, which the benchmark imports (-P drops its folder)
 # -P and importlib mode keep the repo root off sys.path: there, hyperlora/ has no data_gen/ or evals/ beside it.
 PYTEST=("$PY" -P -m pytest -q -p no:cacheprovider -o pythonpath= --import-mode=importlib)
 

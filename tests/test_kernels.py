@@ -170,11 +170,11 @@ def test_torch_compile_traces_through_the_op(compile_backend):
         assert rel_err(got, ref) <= TOLERANCES[torch.float32]
 
 
-def test_auto_backend_on_cpu_is_torch(monkeypatch):
+def test_default_backend_is_torch(monkeypatch):
     calls = []
     real = K.batched_lora_linear_torch
     monkeypatch.setattr(K, "batched_lora_linear_torch", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    x, w, a, bb, b, _ = make_inputs(2, 5, 12, 10, 3, device="cpu")
+    x, w, a, bb, b, _ = make_inputs(2, 5, 12, 10, 3, device=DEVICE)
     y = batched_lora_linear(x, w, a, bb, 0.5, b)
     assert calls == [1]
     assert torch.equal(y, batched_lora_linear_torch(x, w, a, bb, 0.5, b))
@@ -199,6 +199,27 @@ BAD_SHAPES = {
     "B out != W out": dict(lora_B=torch.randn(2, 9, 3)),
     "rank mismatch": dict(lora_B=torch.randn(2, 10, 4)),
 }
+
+
+@needs_triton
+def test_autocast_training_step_matches_reference():
+    """Under autocast with fp32 weights, as in bf16 mixed-precision training: the kernels run at the autocast
+    dtype, as a linear layer would, and the backward's gradients reach the fp32 parameters. On CPU the
+    interpreter has no bfloat16, so it runs float16 autocast; on CUDA, bfloat16."""
+    dtype = torch.bfloat16 if CUDA else torch.float16
+    x, w, a, bb, b, gy = make_inputs(3, 9, 24, 40, 4)
+    results = {}
+    for backend in ("triton", "torch"):
+        leaves = [v.detach().clone().requires_grad_() for v in (x, a, bb)]
+        with torch.autocast(DEVICE, dtype=dtype):
+            y = batched_lora_linear(leaves[0], w, leaves[1], leaves[2], 0.5, b, backend=backend)
+        assert y.dtype == dtype, backend
+        grads = torch.autograd.grad(y, leaves, gy.to(dtype))
+        assert [g.dtype for g in grads] == [torch.float32] * 3, backend
+        results[backend] = (y, *grads)
+    for name, got, ref in zip(("y", "dx", "dA", "dB"), results["triton"], results["torch"]):
+        err = rel_err(got, ref)
+        assert err <= 2e-2, f"{name}: rel. err {err:.2e}"
 
 
 @needs_triton

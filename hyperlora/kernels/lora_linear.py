@@ -369,6 +369,16 @@ def batched_lora_linear_triton(
     Returns:
         (N, T, out) tensor in x's dtype.
     """
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        # Autocast does not reach inside a custom op's kernels, so cast here as it would for a linear layer:
+        # everything at the autocast dtype, then the kernels and the backward see one dtype. Without this a bf16
+        # mixed-precision run crashed in the backward on an H200 (dY bf16 against the fp32 weight).
+        dtype = torch.get_autocast_dtype(device_type)
+        x, weight, lora_A, lora_B = (v.to(dtype) for v in (x, weight, lora_A, lora_B))
+        bias = None if bias is None else bias.to(dtype)
+        with torch.autocast(device_type, enabled=False):
+            return batched_lora_linear_triton(x, weight, lora_A, lora_B, scaling, bias)
     if lora_A.dtype != x.dtype or lora_B.dtype != x.dtype:
         raise ValueError(f"x, lora_A and lora_B must share a dtype, got {x.dtype}, {lora_A.dtype}, {lora_B.dtype}")
     if not x.is_cuda and x.dtype == torch.bfloat16:
