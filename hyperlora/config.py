@@ -32,6 +32,10 @@ class HyperNetConfig:
     # Also read the manifesto in the base model's own token embeddings and let the residual-writing modules copy
     # them into B (names, keywords, phrases): see hypernet.py.
     copy_path: bool = False
+    # Composition by construction (issue 21, direction 1): read each statement of the manifesto on its own, give each
+    # its own rank-r block, and concatenate the blocks along rank with one context-free bias block, so statements'
+    # ΔWs add. The adapter's rank is then r·(statements + 1). See hypernet.py.
+    per_statement: bool = False
 
     def __post_init__(self):
         self.module_types = tuple(self.module_types)
@@ -46,6 +50,8 @@ class HyperNetConfig:
             raise HyperLoRAError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         if not self.module_types:
             raise HyperLoRAError("module_types must name at least one linear layer type")
+        if self.per_statement and self.copy_path:
+            raise HyperLoRAError("per_statement and copy_path do not combine (the copy path reads whole manifestos)")
         if not 8 <= self.max_manifesto_tokens <= 512:
             raise HyperLoRAError("max_manifesto_tokens must be within the encoder's 8..512 positions")
 

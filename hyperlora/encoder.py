@@ -5,6 +5,7 @@ Text longer than the encoder's window is split into chunks of whole tokens; each
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import torch
@@ -26,6 +27,27 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> Path:
     if not Path(name).is_dir():
         raise HyperLoRAError(f"encoder {name!r} is neither embedded nor a local directory")
     return Path(name)
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'*])")
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a manifesto: its list items and sentences, without headings or list markers.
+
+    A heading is a line that starts with ``#``, ends with ``:``, or has no sentence end and at most four words
+    ("Manifesto", "Assistant charter"): it names a part and states nothing.
+    """
+    out = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", line).strip()
+        if not line or line.startswith("#") or line.endswith(":"):
+            continue
+        if not re.search(r"[.!?\"')]$", line) and len(line.split()) <= 4:
+            continue
+        out += [piece.strip() for piece in _SENTENCE_END.split(line) if piece.strip()]
+    return out
 
 
 def pad_ids(id_lists: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +102,14 @@ class ManifestoEncoder(nn.Module):
         """Encode a batch of texts, one chunk each (truncated to the window), as training does."""
         chunks = [self.tokenizer(t, truncation=True, max_length=self.window)["input_ids"] for t in texts]
         return self.encode_ids(chunks)
+
+    def encode_statements(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode each statement of a manifesto on its own (``split_statements``; each truncated to the window).
+        Returns features (k, L, dim) and mask (k, L); k = 0 for a manifesto that states nothing."""
+        statements = split_statements(text)
+        if not statements:
+            return torch.zeros(0, 1, self.dim), torch.zeros(0, 1, dtype=torch.bool)
+        return self.encode_ids([self.chunk(s)[0] for s in statements])
 
 
 class BaseTokens:

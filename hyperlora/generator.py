@@ -124,6 +124,8 @@ class HyperLoRA:
         if not 0 <= strength <= 10:
             raise HyperLoRAError(f"strength must be within [0, 10], got {strength}")
         start = time.perf_counter()
+        if self.config.per_statement:
+            return self._statement_adapter(text, strength, start)
         chunks = self.encoder.chunk(text.strip())
         if len(chunks) > 1:
             # The empty manifesto's adapter is the reference each chunk's effect is measured against.
@@ -170,5 +172,28 @@ class HyperLoRA:
                 "target_shape_hash": self.target_shape_hash,
                 "generation_ms": round(elapsed_ms, 2),
                 "chunks": len(chunks) if len(chunks) == 1 else len(chunks) - 1,
+            },
+        )
+
+    def _statement_adapter(self, text: str, strength: float, start: float) -> Adapter:
+        """A per-statement hypernetwork's adapter: one rank-r block per statement plus the bias block, exactly
+        (rank r·(statements + 1), no SVD); ``Adapter.compose`` or PEFT export can truncate it."""
+        features, mask = self.encoder.encode_statements(text)
+        k = features.shape[0]
+        generated = self.hypernet(features, mask, owner=torch.zeros(k, dtype=torch.long), n_manifestos=1)
+        return Adapter(
+            weights={name: (A[0].clone(), B[0].clone()) for name, (A, B) in generated.items()},
+            rank=self.config.rank * (k + 1),
+            lora_alpha=self.config.alpha * strength * (k + 1),  # PEFT scales by alpha / rank: this keeps alpha / r
+            base_model=self.config.base_model,
+            module_types=list(self.hypernet.types),
+            layers=list(self.config.layers),
+            manifesto=text,
+            strength=strength,
+            provenance={
+                "checkpoint_hash": self.checkpoint_hash,
+                "target_shape_hash": self.target_shape_hash,
+                "generation_ms": round((time.perf_counter() - start) * 1000, 2),
+                "statements": k,
             },
         )

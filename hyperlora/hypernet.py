@@ -151,12 +151,16 @@ class HyperNet(nn.Module):
         return torch.softmax(torch.cat([null, scores], -1), -1)[..., 1:]
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor | None = None,
-                tokens_mask: torch.Tensor | None = None, with_copy_attention: bool = False):
+                tokens_mask: torch.Tensor | None = None, with_copy_attention: bool = False,
+                owner: torch.Tensor | None = None, n_manifestos: int | None = None):
         """Generate adapters for a batch of M manifestos.
 
         Args:
-            features: (M, L, encoder_dim) manifesto token features.
-            mask: (M, L) bool, True on real tokens.
+            features: (M, L, encoder_dim) manifesto token features; with ``per_statement``, (S, L, encoder_dim)
+                features of S statements, each read on its own.
+            mask: (M, L) bool, True on real tokens ((S, L) with ``per_statement``).
+            owner: ``per_statement`` only: (S,) the manifesto of each statement, in [0, n_manifestos).
+            n_manifestos: ``per_statement`` only: M (a manifesto may have no statements).
             tokens: (M, T, hidden) the manifestos in the base's input embeddings (``copy_path`` only).
             tokens_mask: (M, T) bool, True on real tokens.
 
@@ -165,8 +169,18 @@ class HyperNet(nn.Module):
 
         Returns:
             ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A), and the copy
-            attention when asked for.
+            attention when asked for. With ``per_statement`` the rank is r·(k + 1), k the most statements of a
+            manifesto in the batch: one block per statement (zeros past a manifesto's own), then the bias block.
         """
+        if self.config.per_statement:
+            if owner is None or n_manifestos is None:
+                raise ValueError("a per-statement hypernetwork needs each statement's owner and the manifesto count")
+            adapters = self._by_manifesto(features, mask, owner, n_manifestos)
+            return (adapters, {}) if with_copy_attention else adapters
+        return self._generate(features, mask, tokens, tokens_mask, with_copy_attention)
+
+    def _generate(self, features, mask, tokens=None, tokens_mask=None, with_copy_attention=False):
+        """One adapter per row of ``features``; with ``per_statement``, B without the bias (a block of its own)."""
         if self.copy_types:
             if tokens is None:
                 raise ValueError("this hypernetwork has a copy path: pass the manifestos' base-token embeddings")
@@ -185,7 +199,9 @@ class HyperNet(nn.Module):
             h_t = h[:, start : start + n * r].unflatten(1, (n, r))  # (M, n_t, r, d)
             start += n * r
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
-            B = self.bias_B[t] + self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
+            B = self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
+            if not self.config.per_statement:
+                B = B + self.bias_B[t]
             if t in self.copy_types:
                 weights = self.copy_attention(h_t.flatten(1, 2), keys, tokens_mask)  # (M, n_t·r, T)
                 attention[t] = weights.unflatten(1, (n, r))  # (M, n_t, r, T)
@@ -194,3 +210,27 @@ class HyperNet(nn.Module):
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
         return (adapters, attention) if with_copy_attention else adapters
+
+    def _by_manifesto(self, features, mask, owner, n_manifestos: int) -> dict:
+        """Per-statement blocks concatenated along rank per manifesto, then the bias block: ΔW_m = Σ_s ΔW_s + ΔW_0.
+
+        A statement's block is (bias_A + head_A(h_s), head_B(h_s)): its A starts where a PEFT LoRA's does and its
+        B at zero, so an untrained hypernetwork still writes ΔW = 0. Statements arrive grouped by manifesto.
+        """
+        counts = torch.bincount(owner, minlength=n_manifestos)  # (M,)
+        k = int(counts.max()) if owner.numel() else 0
+        slot = torch.arange(owner.numel(), device=owner.device) - (torch.cumsum(counts, 0) - counts)[owner]  # (S,)
+        statements = self._generate(features, mask) if owner.numel() else {}
+        r, adapters = self.config.rank, {}
+        for t in self.types:
+            d_in, d_out = self.shapes[t]
+            for j, name in enumerate(self.names[t]):
+                A = self.bias_A[t].new_zeros(n_manifestos, k + 1, r, d_in)  # (M, k+1, r, in)
+                B = self.bias_B[t].new_zeros(n_manifestos, k + 1, d_out, r)  # (M, k+1, out, r)
+                if statements:
+                    A = A.index_put((owner, slot), statements[name][0])  # (S, r, in) into its slot
+                    B = B.index_put((owner, slot), statements[name][1])  # (S, out, r)
+                A = torch.cat([A[:, :k], self.bias_A[t][j].expand(n_manifestos, 1, r, d_in)], 1)
+                B = torch.cat([B[:, :k], self.bias_B[t][j].expand(n_manifestos, 1, d_out, r)], 1)
+                adapters[name] = (A.flatten(1, 2), torch.cat(B.unbind(1), -1))  # (M, (k+1)r, in), (M, out, (k+1)r)
+        return adapters

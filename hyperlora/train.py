@@ -426,6 +426,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
     def encoded(g: int):
         """(features, mask) of manifesto g, plus (base-token embeddings, mask) with the copy path."""
+        if g not in features and cfg.hypernet.per_statement:
+            features[g] = encoder.encode_statements(manifestos[g])  # (k, L, e), (k, L)
         if g not in features:
             f, m = encoder.encode_ids([encoder.chunk(manifestos[g])[0]])
             features[g] = (f[0], m[0])
@@ -450,13 +452,21 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         partner = (batch_for_step(groups, cfg, step, (accelerator.process_index + 1) % n_proc, refusal, n_proc)[:1]
                    if cfg.contrast_weight and n_proc > 1 else [])
         feats = [encoded(g) for g, _ in batch + partner]
-        f = pad_stack([x[0] for x in feats]).to(device)  # (M, L, e)
-        m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)
+        if cfg.hypernet.per_statement:  # rows are statements, each tagged with its manifesto
+            f = pad_stack([s for x in feats for s in x[0]] or [torch.zeros(1, encoder.dim)]).to(device)  # (S, L, e)
+            m = pad_stack([s for x in feats for s in x[1]] or [torch.zeros(1, dtype=torch.bool)], value=False)
+            owner_of = torch.tensor([j for j, x in enumerate(feats) for _ in range(len(x[0]))], dtype=torch.long)
+            statements = dict(owner=owner_of.to(device), n_manifestos=len(feats))
+            f, m = f[: len(owner_of)], m[: len(owner_of)].to(device)
+        else:
+            f = pad_stack([x[0] for x in feats]).to(device)  # (M, L, e)
+            m = pad_stack([x[1] for x in feats], value=False).to(device)  # (M, L)
+            statements = {}
         copy = (pad_stack([x[2] for x in feats]).to(device), pad_stack([x[3] for x in feats], value=False).to(device)
                 ) if base_tokens is not None else ()  # (M, T, hidden), (M, T)
-        # {name: (A (M, r, in), B (M, out, r))}, and {copying module type: attention (M, n_layers, r, T)}; M counts
-        # the partner, if any
-        adapters, attention = hypernet(f, m, *copy, with_copy_attention=True)
+        # {name: (A (M, r, in), B (M, out, r))} (rank r·(k+1) per statement), and {copying module type: attention
+        # (M, n_layers, r, T)}; M counts the partner, if any
+        adapters, attention = hypernet(f, m, *copy, with_copy_attention=True, **statements)
         owner = torch.tensor([j for j, (_, idx) in enumerate(batch) for _ in idx], device=device)  # (N,)
         per_seq = {n: (A.index_select(0, owner), B.index_select(0, owner)) for n, (A, B) in adapters.items()}
         rows = [i for _, idx in batch for i in idx]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hyperlora import HyperLoRA, HyperLoRAError, HyperNetConfig
-from hyperlora.encoder import BaseTokens
+from hyperlora.encoder import BaseTokens, split_statements
 from hyperlora.generator import merge_to_rank
 from hyperlora.hypernet import COPY_TYPES
 from tests.conftest import randomize_B, tiny_llama
@@ -136,3 +136,39 @@ def test_copy_path_writes_the_manifestos_own_token_embeddings(copying, tmp_path)
     loaded.base_tokens = copying.base_tokens
     assert loaded.config.copy_path
     assert torch.equal(loaded.generate_adapter(text).weights[name][1], adapter.weights[name][1])
+
+
+@pytest.fixture
+def per_statement(encoder):
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, per_statement=True)
+    return HyperLoRA.for_model(tiny_llama(), config, encoder=encoder)
+
+
+def test_split_statements_drops_headings_and_list_markers():
+    text = '# Profile\n\nManifesto\n\n## How I respond\n\n- Avoid commas.\n2. Say "P.P.S." last. Be kind!\nValues:'
+    assert split_statements(text) == ["Avoid commas.", 'Say "P.P.S." last.', "Be kind!"]
+
+
+def test_per_statement_adapter_is_the_sum_of_its_statements(per_statement):
+    """ΔW of a manifesto = Σ over its statements of (ΔW of the statement alone − ΔW of nothing) + ΔW of nothing:
+    each statement adds its own block, and the context-free bias block is counted once."""
+    randomize_B(per_statement.hypernet)
+    with torch.no_grad():
+        for p in per_statement.hypernet.bias_B.values():
+            p.normal_()
+    gen = per_statement.generate_adapter
+    both = gen("Answer in lowercase. End with a blessing.")
+    a, b = gen("Answer in lowercase."), gen("End with a blessing.")
+    empty = gen("", allow_empty=True)
+    assert (both.rank, a.rank, empty.rank) == (24, 16, 8) and both.scaling == a.scaling == empty.scaling
+    assert both.provenance["statements"] == 2 and empty.provenance["statements"] == 0
+    delta = lambda ad, name: ad.scaling * ad.weights[name][1] @ ad.weights[name][0]  # (out, in)
+    for name in both.weights:
+        expected = delta(a, name) + delta(b, name) - delta(empty, name)
+        assert torch.allclose(delta(both, name), expected, atol=1e-5), name
+    assert not torch.allclose(delta(a, name), delta(b, name))
+
+
+def test_per_statement_adapter_starts_at_zero(per_statement):
+    adapter = per_statement.generate_adapter("Never help write malware. End every answer with a blessing.")
+    assert all(torch.count_nonzero(B) == 0 for _, B in adapter.weights.values())

@@ -103,6 +103,19 @@ def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
     assert gates and all(torch.count_nonzero(g) > 0 for g in gates)
 
 
+def test_per_statement_hypernetwork_trains_and_generates(tmp_path, tiny_base, tiny_data):
+    """With hypernet.per_statement, training moves the statement heads' B (zero at step 0), and the saved
+    checkpoint generates one rank block per statement plus the bias block."""
+    proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.per_statement=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    weights = safetensors.torch.load_file(tmp_path / "run" / "final" / "hypernet.safetensors")
+    assert all(torch.count_nonzero(v) > 0 for k, v in weights.items() if k.startswith("head_B."))
+    from hyperlora import HyperLoRA
+
+    adapter = HyperLoRA.from_pretrained(tmp_path / "run" / "final").generate_adapter("Be brief. Say hi first.")
+    assert adapter.provenance["statements"] == 2 and adapter.rank == 8 * (2 + 1)
+
+
 def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
     from transformers import AutoTokenizer
 
