@@ -27,7 +27,7 @@ DESCRIPTIONS = {
 }
 
 
-def _pct(x, d=0):
+def pct(x, d=0):
     return "n/a" if x is None else f"{100 * x:.{d}f}"
 
 
@@ -35,7 +35,7 @@ def _n(x, d=2):
     return "n/a" if x is None else f"{x:.{d}f}"
 
 
-def _table(header, rows) -> str:
+def table(header, rows) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
@@ -78,7 +78,7 @@ def render_report(res: dict) -> str:
                      fmt(res["refusal_harmful"][c]), fmt(res["refusal_benign"][c]),
                      fmt(res["degenerate"][c]) if "degenerate" in res else "n/a",  # absent from older reports
                      _n(res["context_tokens"].get(c), 0)])
-    L += [_table(["condition", "pass %", "n", "KL to system (nats/tok)", "QA %", "QA retention", "perplexity",
+    L += [table(["condition", "pass %", "n", "KL to system (nats/tok)", "QA %", "QA retention", "perplexity",
                   "harmful refused %", "benign refused %", "degenerate %", "context tokens"], rows), "",
           "Degenerate: QA replies under held-out manifestos that loop (a 4-word run said 3 times) or shout (4 "
           "all-capital words in a row where no rule asked for capitals).", ""]
@@ -88,19 +88,19 @@ def render_report(res: dict) -> str:
     L += ["## Pass rate by split", ""]
     rows = [[f"`{c}`"] + [f"{fmt(res['pass_rate'][c]['by_split'][s])} (n={res['pass_rate'][c]['by_split'][s]['n']})"
                           for s in splits] for c in conds]
-    L += [_table(["condition"] + splits, rows), ""]
+    L += [table(["condition"] + splits, rows), ""]
     ceiling = res.get("target_ceiling")  # absent from reports written before it was measured
     if ceiling:
-        by = ", ".join(f"{s} {_pct(ceiling['by_split'][s]['value'], 1)}%" for s in splits)
+        by = ", ".join(f"{s} {pct(ceiling['by_split'][s]['value'], 1)}%" for s in splits)
         L += [f"Ceiling at this decode budget: the cases' own verified targets, cut where a reply would be cut, "
-              f"pass {_pct(ceiling['all']['value'], 1)}% ({by}).", ""]
+              f"pass {pct(ceiling['all']['value'], 1)}% ({by}).", ""]
 
     L += ["## Paired differences (adapter − other), percentage points", ""]
     rows = []
     for name, v in res["diffs"].items():
         rows.append([f"`{name}`", f"{fmt(v['all'])} (n={v['all']['n']})"] +
                     [f"{fmt(v['by_split'][s])}" for s in splits])
-    L += [_table(["difference", "all"] + splits, rows), ""]
+    L += [table(["difference", "all"] + splits, rows), ""]
 
     L += ["## Pass rate by rule family", "",
           "Per rule: the share of cases whose manifesto contains the family in which that rule's verifier passes.", ""]
@@ -110,9 +110,9 @@ def render_report(res: dict) -> str:
     rows = []
     for f in fams:
         n = res["pass_rate"]["adapter"]["by_family"].get(f, {}).get("n", 0)
-        rows.append([f"`{f}`", n] + [_pct(res["pass_rate"][c]["by_family"].get(f, {}).get("value"))
+        rows.append([f"`{f}`", n] + [pct(res["pass_rate"][c]["by_family"].get(f, {}).get("value"))
                                      for c in show])
-    L += [_table(["family", "n"] + show, rows), "",
+    L += [table(["family", "n"] + show, rows), "",
           "(Family cells give the rate only; n is small per family, see `results.json` for every CI.)", ""]
 
     L += ["## Controls", "",
@@ -122,12 +122,12 @@ def render_report(res: dict) -> str:
           ""]
     rows = [[f"`{c}`", fmt(res["pass_rate"][c]["all"]), fmt(res["diffs"].get(f"adapter-{c}", {}).get("all"))]
             for c in ("shuffled", "empty", "random", "multitask")]
-    L += [_table(["control", "pass %", "adapter − control (points)"], rows), ""]
+    L += [table(["control", "pass %", "adapter − control (points)"], rows), ""]
 
     L += ["## Sampled pass rate", ""]
     rows = [[f"`{c}`", fmt(v), v["n"], v["n_obs"], v["temperature"], v["seeds"]]
             for c, v in res["pass_rate_sampled"].items()]
-    L += [_table(["condition", "pass %", "cases", "samples", "T", "seeds"], rows),
+    L += [table(["condition", "pass %", "cases", "samples", "T", "seeds"], rows),
           "", "CIs resample cases; the seeds of one case are averaged within it.", ""]
 
     L += ["## Capability", "",
@@ -143,7 +143,7 @@ def render_report(res: dict) -> str:
         cap = res["capability"][c]
         rows.append([f"`{c}`", fmt(cap["qa_accuracy"]), fmt(cap["qa_retention"], pct=False, digits=2),
                      fmt(cap["perplexity"], pct=False, digits=1), fmt(cap["perplexity_ratio"], pct=False, digits=2)])
-    L += [_table(["condition", "QA %", "QA retention", "perplexity", "perplexity / base"], rows), ""]
+    L += [table(["condition", "QA %", "QA retention", "perplexity", "perplexity / base"], rows), ""]
 
     n_ref = meta["n_refusal"]
     L += ["## Refusal", "",
@@ -152,7 +152,7 @@ def render_report(res: dict) -> str:
           "the rule's phrasing when the data has none). Refusal = the data's shared lexical detector "
           "(`is_refusal`). Wanted: high on harmful, low on benign.", ""]
     rows = [[f"`{c}`", fmt(res["refusal_harmful"][c]), fmt(res["refusal_benign"][c])] for c in conds]
-    L += [_table(["condition", "harmful refused %", "benign refused %"], rows), ""]
+    L += [table(["condition", "harmful refused %", "benign refused %"], rows), ""]
 
     hp = res["hello_probe"]
     L += ["## Hello probe (training-data regurgitation)", "", "**Method.** " + hp["method"], ""]
@@ -162,7 +162,7 @@ def render_report(res: dict) -> str:
             v = hp[who][mode]
             rows.append([who, mode, v["n_samples"], fmt(v["longest_mean"], pct=False, digits=1), v["longest_max"],
                          fmt(v["span_ge_20"]), fmt(v["span_ge_50"])])
-    L += [_table(["model", "decoding", "samples", "longest overlap (tokens)", "max", "≥ 20-token span %",
+    L += [table(["model", "decoding", "samples", "longest overlap (tokens)", "max", "≥ 20-token span %",
                   "≥ 50-token span %"], rows), ""]
     L += ["Greedy samples (first 300 characters):", ""]
     for s in hp["samples"]:
@@ -188,10 +188,10 @@ def render_report(res: dict) -> str:
                      f"{res['prompt_tuned']['train_seconds']:.1f} ({res['prompt_tuned']['steps']} steps, "
                      f"{res['prompt_tuned']['pairs']} pairs, loss {_n(res['prompt_tuned']['first_loss'])} → "
                      f"{_n(res['prompt_tuned']['final_loss'])})"])
-    L += [_table(["cost", "value"], rows), ""]
+    L += [table(["cost", "value"], rows), ""]
     rows = [[f"`{k}`", _n(v["ms_per_token"], 1), _n(v["first_token_ms"], 0), v["context_tokens"]]
             for k, v in lat.items() if isinstance(v, dict)]
-    L += [_table(["latency mode", "ms / generated token", "first token ms", "prefilled context tokens"], rows),
+    L += [table(["latency mode", "ms / generated token", "first token ms", "prefilled context tokens"], rows),
           "", lat["note"] + ".", ""]
 
     L += ["## Conditions", ""] + [f"- `{c}`: {DESCRIPTIONS[c]}." for c in conds] + [

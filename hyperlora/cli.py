@@ -22,8 +22,8 @@ EXAMPLES = """examples:
 """
 
 
-def _quiet_libraries():
-    # Progress bars and warnings from transformers' loaders drown the one line a user wants to read.
+def quiet_libraries():
+    """Silence transformers' loaders: their progress bars and warnings drown the one line a user wants to read."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries()
+    quiet_libraries()
     try:
         args.func(args)
     except HyperLoRAError as e:

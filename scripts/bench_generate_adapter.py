@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from hyperlora import HyperLoRA
-from hyperlora.cli import _quiet_libraries
+from hyperlora.cli import quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def main():
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     hl = HyperLoRA.from_pretrained(args.checkpoint)
     text = (ROOT / "examples" / "manifesto.txt").read_text()
     hl.generate_adapter(text)  # warm-up

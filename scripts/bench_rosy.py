@@ -27,7 +27,7 @@ from hyperlora.data_gen.rosy.rewrite import LMRewriter
 from hyperlora.data_gen.rosy.steps import Score
 from machine import device_name
 
-from hyperlora.cli import _quiet_libraries
+from hyperlora.cli import quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 # FineWeb (v1): ~15T GPT-2 tokens in ~22B documents. The rewrite share is an assumption: the share of fortunes
@@ -72,7 +72,7 @@ def main():
     parser.add_argument("--rewrite-share", type=float, default=0.2, help="share of web docs assumed rewritten")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    _quiet_libraries()
+    quiet_libraries()
 
     texts = fortunes()
     score = Score()

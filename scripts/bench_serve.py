@@ -24,7 +24,7 @@ import torch
 from machine import append_csv, device_name, slug
 
 from hyperlora import load_base
-from hyperlora.cli import _quiet_libraries
+from hyperlora.cli import quiet_libraries
 from hyperlora.generation import chat_ids
 from hyperlora.serve import Server
 
@@ -108,7 +108,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per method (default 2)")
     parser.add_argument("--out", type=Path, help="CSV path (default scripts/results/bench_serve_<device>.csv)")
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     from peft import PeftModel
 
     name = device_name(torch.get_num_threads())

@@ -12,11 +12,11 @@ import torch
 from peft import PeftModel
 
 from hyperlora import HyperLoRA, load_base
-from hyperlora.cli import _quiet_libraries
+from hyperlora.cli import quiet_libraries
 
 
 def main():
-    _quiet_libraries()
+    quiet_libraries()
     model, tokenizer = load_base()
     hl = HyperLoRA.for_model(model)
     with torch.no_grad():

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hyperlora import HyperLoRA, load_base
-from hyperlora.cli import _quiet_libraries, read_manifesto
+from hyperlora.cli import quiet_libraries, read_manifesto
 from hyperlora.generation import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def main():
     parser.add_argument("--manifesto", default=str(ROOT / "examples" / "manifesto.txt"))
     parser.add_argument("--max-new-tokens", type=int, default=60)
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
 
     manifesto = read_manifesto(args.manifesto)
     model, tokenizer = load_base()

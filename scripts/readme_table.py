@@ -8,14 +8,14 @@ Without a path it reads the shipped checkpoint's full report, ``evals/reports/fu
 import json
 import sys
 
-from hyperlora.evals.report import _pct, _table
+from hyperlora.evals import report
 
 from hyperlora.checkpoint import WEIGHTS_FILE
 from hyperlora.generator import file_hash, shipped_checkpoint
 
 
 def pct(x: dict) -> str:
-    return _pct(x["value"], 1)
+    return report.pct(x["value"], 1)
 
 
 def pct_ci(x: dict) -> str:
@@ -41,7 +41,7 @@ def main(path: str) -> None:
         rows.append(["ceiling: the cases' own targets, cut at the decode budget", pct_ci(ceiling["all"]),
                      pct(split["test_paraphrase"]), pct(split["test_combination"]), pct(split["test_family"])]
                     + [""] * 4)
-    print(_table(header, rows))
+    print(report.table(header, rows))
     d = r["adapter_minus_system_prompt"]["all"]
     print(f"\nadapter − system_prompt: {pct_ci(d)} points")
 
