@@ -53,12 +53,21 @@ def cmd_generate_adapter(args):
     out = Path(args.out)
     if out.exists() and not args.force:  # checked before any model loads, so the refusal is instant
         raise HyperLoRAError(f"{out} already exists (use --force to replace it)")
+    if args.rank is not None and args.rank < 1:
+        raise HyperLoRAError(f"--rank must be at least 1, got {args.rank}")
+    from .adapter import Adapter
     from .generator import HyperLoRA
 
     hl = HyperLoRA.from_pretrained(args.checkpoint, base=args.base)
     adapter = hl.generate_adapter(text, strength=args.strength)
+    note = ""
+    if args.rank is not None and args.rank < adapter.rank:  # a per-statement adapter's rank grows with statements
+        summed, truncated = adapter.rank, Adapter.compose([adapter], rank=args.rank)
+        error = truncated.provenance["truncation_error"]
+        truncated.provenance = {**adapter.provenance, "summed_rank": summed, "truncation_error": error}
+        adapter, note = truncated, f", truncated by SVD from rank {summed}: relative ΔW error {error:.3f}"
     adapter.save(out, force=args.force)
-    print(f"wrote {out} ({len(adapter.weights)} LoRA modules, rank {adapter.rank}) "
+    print(f"wrote {out} ({len(adapter.weights)} LoRA modules, rank {adapter.rank}{note}) "
           f"in {adapter.provenance['generation_ms']:.0f} ms")
 
 
@@ -235,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="hypernetwork checkpoint (default: the shipped one)")
     p.add_argument("--base", metavar="NAME", help="base model the adapter is for; refuses a checkpoint for another")
     p.add_argument("--strength", type=float, default=1.0, metavar="F", help="LoRA scale multiplier (default 1.0)")
+    p.add_argument("--rank", type=int, metavar="R",
+                   help="truncate to at most this rank by SVD (a per-statement checkpoint's adapters have rank "
+                   "r × (statements + 1)); prints the relative ΔW error it cost")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_generate_adapter)
 

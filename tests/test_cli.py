@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from hyperlora import HyperLoRA, HyperNetConfig
@@ -41,12 +42,42 @@ def test_generate_adapter_writes_a_peft_dir(tmp_path, capsys, tiny_checkpoint):
     assert (tmp_path / "a" / "manifesto.txt").read_text() == MANIFESTO
 
 
+def test_generate_adapter_rank_truncates_a_per_statement_adapter(tmp_path, capsys, encoder):
+    """A per-statement checkpoint writes rank 8 × (2 statements + 1) = 24; --rank 8 saves the SVD truncation, whose
+    ΔW is the best rank-8 approximation of the full one, and says what it cost."""
+    from hyperlora.adapter import Adapter
+
+    hl = HyperLoRA.for_model(tiny_llama(), HyperNetConfig(base_model="tiny-llama", d_model=32, per_statement=True),
+                             encoder=encoder)
+    randomize_B(hl.hypernet)
+    hl.save_pretrained(tmp_path / "ckpt")
+    (tmp_path / "m.txt").write_text(MANIFESTO)
+    argv = ["generate-adapter", "--manifesto", str(tmp_path / "m.txt"), "--checkpoint", str(tmp_path / "ckpt")]
+    assert main(argv + ["--out", str(tmp_path / "full")]) == 0
+    assert main(argv + ["--out", str(tmp_path / "r8"), "--rank", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "rank 24)" in out and "rank 8, truncated by SVD from rank 24: relative ΔW error" in out
+    full, r8 = Adapter.load(tmp_path / "full"), Adapter.load(tmp_path / "r8")
+    assert (full.rank, r8.rank) == (24, 8)
+    name = next(iter(full.weights))
+    delta = lambda ad: ad.scaling * ad.weights[name][1] @ ad.weights[name][0]
+    u, sv, vh = torch.linalg.svd(delta(full).double())
+    best = (u[:, :8] * sv[:8]) @ vh[:8]
+    assert torch.allclose(delta(r8).double(), best, atol=1e-5)
+    _fails(capsys, argv + ["--out", str(tmp_path / "r0"), "--rank", "0"], "--rank must be at least 1")
+
+
 def test_shipped_checkpoint_makes_an_adapter(tmp_path, capsys, monkeypatch):
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(MANIFESTO.encode())))
     assert main(["generate-adapter", "--manifesto", "-", "--out", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "adapter_config.json").exists()
+    # A trained checkpoint writes a ΔW (an untrained one's B is all zeros), and the shipped one is trained.
+    from hyperlora.adapter import Adapter
+
+    adapter = Adapter.load(tmp_path / "a")
+    assert sum(B.float().norm().item() for _, B in adapter.weights.values()) > 0
 
 
 @pytest.mark.parametrize("content, match", [(b"", "is empty"), (b"  \n\t\n", "is empty"),
@@ -115,10 +146,21 @@ def test_console_script_prints_no_traceback(tmp_path):
 
 
 def test_help_explains_every_verb():
+    """Every verb the parser has is listed with a line of help, and its own --help explains it."""
+    import argparse
+
+    from hyperlora.cli import build_parser
+
     proc = subprocess.run([sys.executable, "-m", "hyperlora.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for verb in ("generate-adapter", "generate"):
-        assert verb in proc.stdout
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in action._choices_actions}
+    assert set(helps) == set(action.choices) and len(helps) >= 10
+    listed = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.split()}
+    for verb, text in helps.items():
+        assert verb in listed and text, verb
+        sub = action.choices[verb].format_help()
+        assert sub.startswith(f"usage: hyperlora {verb}") and len(sub) > 200, verb
 
 
 def test_generate_with_and_without_adapter(tmp_path, capsys, tiny_base, encoder):
