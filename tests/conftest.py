@@ -72,7 +72,7 @@ def tiny_data(tmp_path_factory):
     import datasets
 
     path = tmp_path_factory.mktemp("data") / "ds"
-    rules = {"caps": [{"id": "all_caps", "params": {}}], "none": []}
+    rules = {"caps": [{"id": "uppercase", "params": "{}"}], "none": []}
     records = []
     for p in ["What is rain?", "Name a fruit.", "hello", "How do bridges stand?"]:
         reply = f"Here is an answer about {p.lower().rstrip('?.')}."

@@ -57,9 +57,9 @@ def test_manifesto_styles_and_noops():
 def test_base_reply_cache_matches_the_bank():
     cache = load_base_responses()
     ids = {p.id for p in prompt_bank()}
-    assert len(cache) >= 1000 or len(cache) >= 200  # the full cache ships with the repo
-    for rid, rec in list(cache.items())[:50]:
-        assert rid in ids
+    assert len(cache) >= 1000  # the full cache ships with the repo (1,164 of the bank's 1,250 prompts)
+    assert set(cache) <= ids  # every cached reply answers a prompt of the bank
+    for rid, rec in cache.items():
         assert rid == prompt_id(rec["messages"])
     assert clean_response("A full sentence. A cut off sen") == "A full sentence."
     assert clean_response("Items:\n1. one\n2. two\n\n3.") == "Items:\n1. one\n2. two"

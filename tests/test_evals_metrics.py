@@ -42,16 +42,12 @@ def test_answers_need_whole_words_and_numbers_match_as_words():
 def test_qa_answers_survive_the_datas_own_rule_transforms():
     from hyperlora.data_gen.rules import make_target, normalize_rules
 
-    plain = "The capital of Japan is Tokyo. It is a very large city."
+    plain = "The capital of Japan is Tokyo, a very large city."
     for rules in ([{"id": "uppercase", "params": "{}"}], [{"id": "lowercase", "params": "{}"}],
                   [{"id": "quote", "params": "{}"}], [{"id": "no_commas", "params": "{}"}]):
-        try:
-            norm = normalize_rules(rules)
-        except ValueError:
-            continue  # a family renamed in data_gen: the others still check the property
-        target, _ = make_target(plain, norm, "question", "What is the capital of Japan?")
-        if target is not None:
-            assert qa_correct(target, ["Tokyo"]), (rules, target)
+        target, _ = make_target(plain, normalize_rules(rules), "question", "What is the capital of Japan?")
+        assert target is not None and target != plain, rules  # each rule changes this reply
+        assert qa_correct(target, ["Tokyo"]), (rules, target)
 
 
 def test_refusal_detector():

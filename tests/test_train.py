@@ -165,7 +165,7 @@ def _refusal_groups():
     for g in range(10):
         kinds = ["harmful", "harmful", "benign_neighbor", "question"] if g < 2 else ["question"] * 4
         groups.append(list(range(len(records), len(records) + 4)))
-        rules = [{"id": "refuse_harm", "params": "{}"}] if g < 2 else [{"id": "all_caps", "params": "{}"}]
+        rules = [{"id": "refuse_harm", "params": "{}"}] if g < 2 else [{"id": "uppercase", "params": "{}"}]
         records += [{"rules": rules, "prompt_kind": k} for k in kinds]
     return records, groups
 
