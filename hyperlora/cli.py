@@ -78,6 +78,11 @@ def cmd_generate(args):
 
     if args.max_new_tokens < 1:
         raise HyperLoRAError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    if not 0 <= args.temperature <= 5:
+        raise HyperLoRAError(f"--temperature must be within [0, 5], got {args.temperature}")
+    from .modes import parse_bans
+
+    parse_bans(args.ban)  # a bad rule is one line here, before any model loads
     if args.guard:  # checked before any model loads: a blocked prompt costs a millisecond, not a model load
         from . import guard
 
@@ -88,8 +93,15 @@ def cmd_generate(args):
             return
     adapter = Adapter.load(args.adapter) if args.adapter else None
     model, tokenizer = load_base(args.base or (adapter and adapter.base_model) or DEFAULT_BASE)
+    rules = None
+    if args.ban:
+        from .modes import ModeRules
+
+        rules = ModeRules(tokenizer, ban=args.ban)
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
-        reply = generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens)[0]
+        reply = generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens,
+                         do_sample=args.temperature > 0, temperature=args.temperature or 1.0, seed=args.seed,
+                         mode_rules=rules)[0]
     if args.guard:
         # A manifesto that asks for capitals makes all-capital replies right, not shouting: read its rules when the
         # data package is installed (the core never imports it; the CLI may, inside a verb).
@@ -263,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guard", action="store_true",
                    help="check the prompt first (a blocked one gets a kind refusal and its reason, no model load) and "
                    "the reply after (hostile or degenerate replies are withheld, with the reason)")
+    p.add_argument("--temperature", type=float, default=0.0, metavar="T",
+                   help="sampling temperature (default 0: greedy)")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed for sampling")
+    p.add_argument("--ban", action="append", default=[], metavar="RULE",
+                   help="tagged modes (<human>…</human>, <ai>…</ai>): 'human' never opens a human span, 'ai>human' "
+                   "never one directly inside an aligned span; enforced token by token, unclosed tags closed at the "
+                   "end (repeatable)")
     p.set_defaults(func=cmd_generate)
 
     p = verbs.add_parser(

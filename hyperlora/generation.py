@@ -1,6 +1,11 @@
-"""Chat formatting and batched greedy generation with the base model (with or without an adapter applied)."""
+"""Chat formatting and batched generation with the base model (with or without an adapter applied, with or without
+bans on tagged modes)."""
 
 import torch
+
+from .modes import ModeRules, close_open
+
+__all__ = ["ModeRules", "chat_ids", "chat_messages", "generate"]
 
 
 def chat_messages(prompt, system: str | None = None) -> list[dict]:
@@ -19,7 +24,8 @@ def chat_ids(tokenizer, prompt, system: str | None = None) -> list[int]:
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts, system: str | None = None, max_new_tokens: int = 64, batch_size: int = 8,
-             do_sample: bool = False, temperature: float = 1.0, seed: int | None = None) -> list[str]:
+             do_sample: bool = False, temperature: float = 1.0, seed: int | None = None,
+             mode_rules: ModeRules | None = None) -> list[str]:
     """Reply to each prompt (greedy by default), batched with left padding.
 
     Args:
@@ -29,10 +35,13 @@ def generate(model, tokenizer, prompts, system: str | None = None, max_new_token
         max_new_tokens: reply length cap.
         batch_size: prompts per forward.
         do_sample, temperature, seed: sampling instead of greedy decoding.
+        mode_rules: bans on tag transitions (``ModeRules``), enforced token by token; unclosed tags are closed.
 
     Returns:
         The decoded replies, special tokens removed.
     """
+    from transformers import LogitsProcessorList  # here: `import hyperlora` stays free of transformers' import time
+
     if seed is not None:
         torch.manual_seed(seed)
     device = next(model.parameters()).device
@@ -43,9 +52,13 @@ def generate(model, tokenizer, prompts, system: str | None = None, max_new_token
         width = max(len(b) for b in batch)
         ids = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
         mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
+        if mode_rules is not None:
+            mode_rules.prompt_width = width
         out = model.generate(
             input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=do_sample,
             temperature=temperature if do_sample else None, top_p=None, top_k=None, pad_token_id=pad,
+            logits_processor=LogitsProcessorList([mode_rules] if mode_rules is not None else []),
         )
-        replies += [tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+        texts = [tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+        replies += [close_open(t) for t in texts] if mode_rules is not None else texts
     return replies

@@ -30,10 +30,6 @@ RESULTS = REPO / "scripts" / "results"
 BUDGET_MS = 5.0
 
 
-
-
-
-
 def time_calls(fn, texts, repeats: int) -> tuple[list[float], list[float]]:
     """(wall ms, CPU ms) per call, each sorted."""
     wall, cpu = [], []
