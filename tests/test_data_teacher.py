@@ -7,6 +7,7 @@ import pytest
 import torch
 from hyperlora.data_gen.generate import build_records, generate_dataset, load_dataset_dir
 from hyperlora.data_gen.teacher import annotate_with_teacher
+from hyperlora.data_gen.verifiers import verify
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -44,16 +45,20 @@ def test_annotate_stores_topk_logprobs(teacher):
     model, tok = teacher
     records, _, _ = build_records(seed=0, n_manifestos=8, progress=False)
     records = records[:3]
+    before = [(r["response"], r["source"]) for r in records]
     out = annotate_with_teacher(records, (model, tok), n=2, top_k=5, max_new_tokens=6, progress=False)
-    for r in out:
+    for r, (response, source) in zip(out, before):
         T = len(tok(r["response"], add_special_tokens=False).input_ids) + 1  # reply tokens + EOS
         assert len(r["teacher_topk_ids"]) == T and len(r["teacher_topk_logprobs"]) == T
         assert all(len(row) == 5 for row in r["teacher_topk_ids"])
         lps = torch.tensor(r["teacher_topk_logprobs"])
         assert (lps <= 0).all() and (lps[:, :-1] >= lps[:, 1:]).all()  # log-probs, sorted
-        assert isinstance(r["teacher_passed"], bool)
-        # A random tiny model passes no rule: the programmatic target is kept.
-        assert r["source"] in ("transform", "plain", "teacher")
+        # A teacher reply replaces the target only when it passes the rules; otherwise the programmatic target stays.
+        if r["teacher_passed"]:
+            assert r["source"] == "teacher" and verify(r["rules"], r["response"], r["prompt"], r["prompt_kind"])
+        else:
+            assert (r["response"], r["source"]) == (response, source)
+    assert any(r["rules"] and not r["teacher_passed"] for r in out)  # a random tiny model fails real rules
 
 
 def test_generate_dataset_with_teacher_writes_the_columns(tmp_path, teacher):

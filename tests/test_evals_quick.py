@@ -53,7 +53,12 @@ def test_every_condition_has_every_metric_with_cis(quick):
         assert has_ci(res["refusal_harmful"][cond]) and has_ci(res["refusal_benign"][cond]), cond
         assert has_ci(res["degenerate"][cond]) and res["degenerate"][cond]["n"] == res["meta"]["n_qa"], cond
         assert res["context_tokens"][cond] > 0
-    assert has_ci(res["adapter_minus_system_prompt"]["all"]) or res["adapter_minus_system_prompt"]["all"]["n"] > 0
+    diff = res["adapter_minus_system_prompt"]["all"]
+    assert has_ci(diff) and diff["n"] == res["meta"]["n_cases"] and -1 <= diff["value"] <= 1
+    # The generated adapter changes the model, and differently from another manifesto's (a no-op adapter, or one
+    # that ignores its manifesto, would tie these exactly).
+    kl = {c: res["kl_to_system"][c]["value"] for c in ("base", "adapter", "shuffled")}
+    assert kl["adapter"] != kl["base"] and kl["adapter"] != kl["shuffled"], kl
     ceiling = res["target_ceiling"]
     assert has_ci(ceiling["all"]) and ceiling["all"]["n"] == res["meta"]["n_cases"]
     assert set(ceiling["by_split"]) == set(res["meta"]["splits"])
@@ -74,7 +79,7 @@ def test_hello_probe_costs_and_latency(quick):
     for mode in ("adapter_merged", "adapter_unmerged", "system_prompt", "kv_prefix", "base"):
         assert res["latency_ms_per_token"][mode]["ms_per_token"] > 0
     assert res["oracle_lora"]["train_seconds_total"] > 0 and res["oracle_lora"]["steps"] > 0
-    assert "adapter_merged" in format_summary(res) or "merged" in format_summary(res)
+    assert "ms/token: adapter merged" in format_summary(res)
 
 
 def test_kv_prefix_behaves_as_the_system_prompt_on_the_real_model(quick):

@@ -12,6 +12,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 from hyperlora.data_gen.rosy import steps as steps_module
 from hyperlora.data_gen.rosy.classifier import RosinessHead
 from hyperlora.data_gen.rosy.pipeline import run_pipeline
@@ -169,13 +170,53 @@ def test_help_explains():
         assert word in out
 
 
-def test_lm_rewriter_plumbing(tiny_base):
-    from hyperlora.data_gen.rosy.rewrite import LMRewriter, clean
+@pytest.mark.parametrize("method", ["instruct", "plain", "adapter"])
+def test_lm_rewriter_prompts_adapter_and_cleaning(tiny_base, checkpoint, monkeypatch, method):
+    """Each method's prompt carries the document (instruct: inside the utopia instruction; plain and adapter: only
+    asked to rewrite), the adapter method decodes with the utopia manifesto's adapter applied (the model's logits
+    differ from the base's inside the call) and the others without, and replies come back cleaned."""
+    import hyperlora.generation
+    from hyperlora.data_gen.rosy.rewrite import PLAIN_INSTRUCTION, UTOPIA, LMRewriter
 
-    assert clean("Rewritten text: A calm sea.\n\nRewritten text: again") == "A calm sea."
-    rewriter = LMRewriter("instruct", base=str(tiny_base), max_new_tokens=3)
-    out = rewriter(["The war went on.", "A long night."])
-    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    seen = {}
+    probe = torch.tensor([[1, 2, 3, 4]])
+
+    def fake_generate(model, tok, prompts, **kw):
+        seen["prompts"], seen["logits"] = prompts, model(probe).logits
+        return ["Rewritten text: A calm sea.\n\nRewritten text: again", "A kind night."]
+
+    monkeypatch.setattr(hyperlora.generation, "generate", fake_generate)
+    rewriter = LMRewriter(method, base=str(tiny_base), checkpoint=checkpoint, max_new_tokens=3)
+    assert rewriter(["The war went on.", "A long night."]) == ["A calm sea.", "A kind night."]
+    assert "The war went on." in seen["prompts"][0] and "A long night." in seen["prompts"][1]
+    assert (UTOPIA in seen["prompts"][0]) == (method == "instruct")
+    if method != "instruct":
+        assert seen["prompts"][0] == PLAIN_INSTRUCTION.format(text="The war went on.")
+    base_logits = rewriter._model(probe).logits
+    assert torch.equal(seen["logits"], base_logits) == (method != "adapter")
+
+
+def test_upsample_takes_a_kept_document_from_the_nearest_rosy_cluster():
+    from hyperlora.data_gen.rosy.upsample import upsample
+
+    def rec(i, emb, route):
+        return {"id": f"d{i}", "text": f"text {i}", "embedding": emb, "route": route, "rosiness": 0.9}
+
+    kept = [rec(i, [1.0, 0.0], "kept") for i in range(3)] + [rec(i, [0.0, 1.0], "kept") for i in range(3, 6)]
+    todo = [rec(10, [0.9, 0.1], None), rec(11, [0.1, 0.9], None)]
+    records = kept + todo
+    upsample(records, n_clusters=2, seed=0)
+    near_x, near_y = todo
+    assert near_x["route"] == near_y["route"] == "rewritten" and near_x["rewrite_method"] == "upsample"
+    assert near_x["rewrite"] in {f"text {i}" for i in range(3)}  # from the cluster along x
+    assert near_y["rewrite"] in {f"text {i}" for i in range(3, 6)}
+    assert near_x["topic_similarity"] == pytest.approx(0.9)
+    again = kept + [rec(10, [0.9, 0.1], None), rec(11, [0.1, 0.9], None)]
+    upsample(again, n_clusters=2, seed=0)
+    assert [r["rewrite"] for r in again[-2:]] == [near_x["rewrite"], near_y["rewrite"]]  # stable per document
+    lonely = [rec(12, [1.0, 0.0], None)]
+    upsample(lonely)
+    assert (lonely[0]["route"], lonely[0]["reason"]) == ("dropped", "no_rosy_documents")
 
 
 def test_parquet_and_hf_dataset_readers(tmp_path):

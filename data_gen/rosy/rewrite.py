@@ -25,7 +25,6 @@ UTOPIA_MANIFESTO = (
     "understanding towards strangers. There is no war, no hatred, no bigotry and no inequality. Always frame "
     "things optimistically and never use gloomy words. Never insult anyone."
 )
-METHODS = ("instruct", "adapter", "plain", "upsample")
 _LABEL = "Rewritten text:"
 
 
