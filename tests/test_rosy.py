@@ -175,8 +175,9 @@ def test_lm_rewriter_prompts_adapter_and_cleaning(tiny_base, checkpoint, monkeyp
     """Each method's prompt carries the document (instruct: inside the utopia instruction; plain and adapter: only
     asked to rewrite), the adapter method decodes with the utopia manifesto's adapter applied (the model's logits
     differ from the base's inside the call) and the others without, and replies come back cleaned."""
-    import hyperlora.generation
     from hyperlora.data_gen.rosy.rewrite import PLAIN_INSTRUCTION, UTOPIA, LMRewriter
+
+    import hyperlora.generation
 
     seen = {}
     probe = torch.tensor([[1, 2, 3, 4]])
