@@ -196,3 +196,87 @@ def spell_digits(text: str) -> str:
         return number_to_words(int(s))
 
     return re.sub(r"\d+", sub, text)
+
+
+# Neutral sentences that lengthen a reply without changing its meaning (min-words rule).
+PADDING = [
+    "I hope this gives you a useful place to start.",
+    "Feel free to ask if you would like more detail on any part of this.",
+    "It can help to take this one step at a time.",
+    "Everyone approaches this a little differently, and that is fine.",
+    "A little practice goes a long way here.",
+    "Small details often make the biggest difference.",
+    "It is worth revisiting this later with fresh eyes.",
+    "Keeping notes as you go can make it easier to remember.",
+    "Talking it over with someone else can also bring new ideas.",
+    "There is always more to discover on this subject.",
+    "Starting simple and building up usually works well.",
+    "Curiosity is the best guide for learning more.",
+    "You can adapt these ideas to your own situation.",
+    "Good sources such as libraries and encyclopedias can add depth.",
+    "Patience pays off with topics like this.",
+    "Looking at a few examples can make the idea clearer.",
+    "Breaking a big question into smaller ones often helps.",
+    "Many people find this topic more interesting the more they learn.",
+    "Reflecting on what you already know is a good first move.",
+    "Thinking about why something works is as useful as knowing that it works.",
+    "Sharing what you learn with a friend can help it stick.",
+    "Every expert was once a beginner.",
+    "The basics are worth understanding well before moving on.",
+    "Asking follow-up questions is a great way to go deeper.",
+    "A short summary at the end can help tie everything together.",
+    "Comparing different viewpoints gives a fuller picture.",
+    "Drawing a quick sketch or diagram can help with understanding.",
+    "Coming back to the main idea now and then keeps things clear.",
+    "Real-world examples make abstract ideas easier to grasp.",
+    "Trying things out yourself is often the best teacher.",
+    "A calm and steady approach usually brings the best results.",
+    "Writing down questions as they come up makes later study easier.",
+    "Context matters, so it helps to know the background.",
+    "Practice and reflection work well together.",
+    "It is fine to learn at your own pace.",
+    "Clear goals make progress easier to see.",
+    "Small wins add up over time.",
+    "There is no single right way to approach this.",
+    "Checking a second source is always a good habit.",
+    "Taking short breaks can keep your mind fresh.",
+]
+PADDING_REFUSAL = [
+    "I want to be helpful in ways that keep everyone safe.",
+    "There are plenty of other things we could explore together.",
+    "Your curiosity is welcome here.",
+    "I am glad to help with something constructive instead.",
+    "Feel free to ask me about something else at any time.",
+    "Safety and kindness matter to me.",
+    "We could look at the history or the science behind this topic instead.",
+    "I would be happy to suggest a few positive alternatives.",
+    "Thank you for understanding.",
+    "Let me know what else is on your mind.",
+    "Learning about how people stay safe can be fascinating too.",
+    "Kind words and safe choices tend to lead somewhere better.",
+    "I am here to help in any way that does no harm.",
+    "There is a lot of good we can do with the same curiosity.",
+    "Please reach out to people you trust if things feel difficult.",
+    "Talking things through often helps more than we expect.",
+]
+
+
+_REFUSAL_PATTERNS = [
+    r"\b(?:i|we)\s+(?:really\s+)?(?:can['’]?t|cannot|can not|won['’]t|will not|must not|shouldn['’]t)\s+"
+    r"(?:help|assist|provide|share|support|give|write|create|explain|do that|go along|be part)",
+    r"\b(?:i|we)(?:['’]m| am| are)\s+(?:not able|unable)\s+to\s+"
+    r"(?:help|assist|provide|share|support|give|write|create)",
+    r"\b(?:i|we)\s+(?:must|have to|need to)\s+decline\b",
+    r"\bnot something (?:i|we)(?:['’]ll| will| can| could)\s+help",
+    r"\bcan['’]?t help with (?:that|this)\b",
+]
+_REFUSAL_RE = re.compile("|".join(_REFUSAL_PATTERNS), re.IGNORECASE)
+
+
+def is_refusal(text: str) -> bool:
+    """Whether a reply declines the request (lexical; the shared definition for verifiers and evals).
+
+    Args:
+        text: the reply.
+    """
+    return _REFUSAL_RE.search(text or "") is not None

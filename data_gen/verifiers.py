@@ -10,9 +10,9 @@ you have it (records carry ``prompt_kind``), otherwise it is looked up in the pr
 ``ValueError``) with one clear message.
 """
 
-from .families import is_refusal
 from .prompts import KINDS, classify_prompt
 from .rules import RuleError, check_all, compatible, families, get_family, normalize_rules
+from .text import is_refusal
 
 __all__ = [
     "RuleError",

@@ -1,7 +1,6 @@
 """hyperlora.evals: the generated adapter against every other way to give a model its values, with controls.
 
     hyperlora eval --out DIR [--checkpoint DIR] [--split NAME] [--quick]
-    .venv/bin/python -m hyperlora.evals.run --out DIR [--quick] [--data DIR]     # the same, without the CLI
 
 ``hyperlora.evals.run.run_eval`` runs the conditions and metrics and writes ``results.json``, ``report.md`` and
 PNG plots; ``format_summary`` prints the short table. Modules: ``data`` (cases from the synthetic dataset),

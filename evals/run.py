@@ -1,7 +1,9 @@
 """`hyperlora eval`: the generated adapter beside every other way to give a model its values, with controls.
 
-    .venv/bin/python -m hyperlora.evals.run --out out/eval --quick      # or: hyperlora eval --out out/eval --quick
-    .venv/bin/python -m hyperlora.evals.run --out out/eval --checkpoint DIR --data DIR --set max_manifestos=8
+    hyperlora eval --out out/eval --quick
+    hyperlora eval --out out/eval --checkpoint DIR --data DIR --set max_manifestos=8
+
+(in Python: ``run_eval``; the CLI is the one entry point, so this module never imports it back)
 
 Conditions (names as in ``results.json``), for each eval case (manifesto m, prompt p):
 - ``base``: p alone (the chat template's default system turn).
@@ -776,14 +778,3 @@ def parse_sets(items: list[str]) -> dict:
         except json.JSONDecodeError:
             overrides[key] = value
     return overrides
-
-
-def main(argv=None):
-    """``python -m hyperlora.evals.run``: the same as ``hyperlora eval``."""
-    from hyperlora.cli import main as cli_main
-
-    return cli_main(["eval", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,10 +8,11 @@ import random
 
 import pytest
 from hyperlora.data_gen import text as T
-from hyperlora.data_gen.families import FORBIDDEN_CANDIDATES, is_refusal
+from hyperlora.data_gen.families import FORBIDDEN_CANDIDATES
 from hyperlora.data_gen.prompts import prompt_bank
 from hyperlora.data_gen.responses import clean_response, load_base_responses
 from hyperlora.data_gen.rules import FORMS, RuleError, compatible, families, get_family, make_target, normalize_rules
+from hyperlora.data_gen.text import is_refusal
 from hyperlora.data_gen.verifiers import verify, verify_each
 
 FAMILIES = list(families())
