@@ -12,6 +12,8 @@ from hyperlora.base import find_target_modules
 from hyperlora.generation import generate
 from tests.conftest import randomize_B
 
+pytestmark = pytest.mark.slow  # the real embedded base: `pytest -m "not slow"` skips it for a quick loop
+
 
 @pytest.fixture(scope="module")
 def base():
