@@ -61,12 +61,6 @@ def _one_of(options):
     return check
 
 
-def _no_newline_str(v):
-    if not isinstance(v, str) or not v.strip():
-        return "must be a non-empty string"
-    return "must be a single line" if "\n" in v else None
-
-
 def _map_all(draft, f):
     """Apply a character-level rewrite to every piece of the draft (body, head, title, tail)."""
     draft.merge()

@@ -6,7 +6,6 @@ Word counts split on whitespace (``len(text.split())``), the definition every le
 import re
 
 WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-APOS = "'’"
 
 
 def n_words(text: str) -> int:

@@ -108,6 +108,17 @@ def test_modes_export_tags_originals_human_and_rewrites_ai(tmp_path):
     assert mode_lines(tagged, "2026-12-04") == ([], {"human": 0, "ai": 0, "skipped_tag_in_text": 1})
 
 
+def test_upsample_run_replaces_unkind_documents_with_kept_ones(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", KIND + UNKIND)
+    stats = run_pipeline([src], tmp_path / "out", rewrite="upsample", progress=False)
+    docs = {d["id"]: d for d in documents(tmp_path / "out")}
+    kept = {d["text"] for d in docs.values() if d["route"] == "kept"}
+    assert stats["rewrite_method"] == "upsample" and len(kept) == 4 and stats["rewrite"]["accepted"] == 4
+    for i in range(4, 8):  # every unkind document now carries a kept document's text
+        d = docs[f"d{i}"]
+        assert d["route"] == "rewritten" and d["rewrite_method"] == "upsample" and d["rewrite"] in kept
+
+
 def test_malformed_input_is_counted_not_fatal(tmp_path):
     src = tmp_path / "bad.jsonl"
     lines = [json.dumps({"text": KIND[0]}).encode(), b"{not json", b'"a bare string"', json.dumps({"id": 3}).encode(),

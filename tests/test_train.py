@@ -213,6 +213,12 @@ def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_d
     proc = _run(train_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(tmp_path / "w" / "run" / "log.jsonl")]
+    # Same first batch and weights, edit weight 1: the edited tokens (the capitals the rule added) weigh less, so
+    # the first step's CE differs; a no-op edit_weight would log the same number.
+    proc = _run(train_config(tmp_path / "u", tiny_base, tiny_data, steps=1), "edit_weight=1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    unweighted = json.loads(open(tmp_path / "u" / "run" / "log.jsonl").readline())["ce"]
+    assert abs(rows[0]["ce"] - unweighted) > 1e-4, (rows[0]["ce"], unweighted)
     assert rows[-1]["ce"] < rows[0]["ce"]
     bare = tmp_path / "bare"
     datasets.load_from_disk(str(tiny_data)).remove_columns("base_response").save_to_disk(str(bare))
