@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import os
 import sys
+import types
 from pathlib import Path
 
 from .errors import HyperLoRAError
@@ -93,29 +94,21 @@ def cmd_generate(args):
             return
     adapter = Adapter.load(args.adapter) if args.adapter else None
     model, tokenizer = load_base(args.base or (adapter and adapter.base_model) or DEFAULT_BASE)
-    rules = None
+    mode_rules = None
     if args.ban:
         from .modes import ModeRules
 
-        rules = ModeRules(tokenizer, ban=args.ban)
+        mode_rules = ModeRules(tokenizer, ban=args.ban)
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
         reply = generate(model, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens,
                          do_sample=args.temperature > 0, temperature=args.temperature or 1.0, seed=args.seed,
-                         mode_rules=rules)[0]
+                         mode_rules=mode_rules)[0]
     if args.guard:
-        # A manifesto that asks for capitals makes all-capital replies right, not shouting: read its rules when the
-        # data package is installed (the core never imports it; the CLI may, inside a verb).
-        text = "\n".join(t for t in ((adapter.manifesto if adapter else ""), args.system or "") if t)
-        try:
-            from .data_gen.detect import detect_rules
-
-            rules = detect_rules(text) if text else []
-        except ImportError:
-            rules = []
-        verdict = guard.check_answer(reply, rules=rules)
+        checks = make_guard()
+        verdict = checks.check_answer(reply, "\n".join(t for t in ((adapter.manifesto if adapter else ""),
+                                                                    args.system or "") if t))
         if not verdict.allowed:
-            print("I'm sorry, I'd rather not send the reply I wrote: it did not come out kind or clear. Could you ask "
-                  "again, perhaps in other words?")
+            print(checks.withheld)
             print(f"hyperlora: guard: answer withheld: {verdict.reason}", file=sys.stderr)
             return
     print(reply)
@@ -188,6 +181,26 @@ def cmd_train(args):
     print(f"wrote {final}")
 
 
+def make_guard():
+    """The guard behind `generate --guard` and a served request's ``"guard": true``: ``hyperlora.guard``, its answer
+    check told the manifesto's rules, read by hyperlora.data_gen when it is there (a manifesto that asks for
+    capitals makes an all-capital reply right, not shouting). The CLI injects it: the server never imports either.
+    """
+    from . import guard
+
+    try:
+        from .data_gen.detect import detect_rules
+    except ImportError:
+        detect_rules = None
+
+    def check_answer(reply: str, manifesto: str = ""):
+        rules = detect_rules(manifesto) if detect_rules is not None and manifesto.strip() else []
+        return guard.check_answer(reply, rules=rules)
+
+    return types.SimpleNamespace(check_prompt=guard.check_prompt, check_answer=check_answer,
+                                 refusal=guard.refusal, withheld=guard.WITHHELD)
+
+
 def make_verifier():
     """The rule verifier behind the server's /v1/verify, from hyperlora.data_gen when it is there (else None).
 
@@ -205,7 +218,7 @@ def cmd_serve(args, open_page: bool = False):
 
     server = Server(checkpoint=args.checkpoint, base=args.base, host=args.host, port=args.port,
                     adapters_dir=args.adapters_dir, max_batch=args.max_batch, max_queue=args.max_queue,
-                    verifier=make_verifier())
+                    verifier=make_verifier(), guard=make_guard())
     port = server.start()
     url = f"http://{args.host}:{port}"
     print(f"hyperlora: serving {url} (base {server.base_name}, checkpoint {server.checkpoint})", flush=True)

@@ -187,6 +187,11 @@ _REFUSALS = {
 }
 
 
+# What stands in for a reply the answer check withholds (never a silent empty reply).
+WITHHELD = ("I'm sorry, I'd rather not send the reply I wrote: it did not come out kind or clear. Could you ask "
+            "again, perhaps in other words?")
+
+
 def refusal(verdict: Verdict) -> str:
     """The short kind reply a blocked prompt gets (never empty; the shared refusal detector counts it)."""
     return _REFUSALS.get(verdict.category, "I'm sorry, but I can't help with that, because it could hurt someone. "

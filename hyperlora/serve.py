@@ -81,6 +81,14 @@ class _Entry:
     context_tokens: int
 
 
+class _Blocked:
+    """The reply of a request whose prompt the guard blocked: nothing was decoded."""
+
+    tokens: tuple = ()
+    finish_reason = "guard"
+    batch_size = 0
+
+
 class Server:
     """The served model: a base LM, a hypernetwork, an adapter cache and one decoding worker, behind HTTP.
 
@@ -92,17 +100,21 @@ class Server:
         max_batch: most requests decoded together.
         max_queue: most requests waiting; beyond it a request gets 503 with ``Retry-After``.
         verifier: ``verifier(manifesto, prompt, reply) -> list[dict]`` behind ``POST /v1/verify`` (404 without).
+        guard: what a chat request's ``"guard": true`` runs: ``check_prompt(text)`` before decoding and
+            ``check_answer(reply, manifesto)`` after, each returning a verdict with ``allowed`` and ``as_dict()``,
+            and the texts that stand in for a blocked prompt (``refusal(verdict)``) or a withheld reply
+            (``withheld``). The CLI injects ``hyperlora.guard``; without one such a request gets 400.
         batch_wait_ms: a gap without a new request this long closes a batch that is not full.
         timeout_s: how long a request waits for its reply before a 504.
         cache_size: generated adapters kept (least recently used dropped first).
     """
 
     def __init__(self, checkpoint=None, base: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-                 adapters_dir=None, max_batch: int = 8, max_queue: int = 32, verifier=None,
+                 adapters_dir=None, max_batch: int = 8, max_queue: int = 32, verifier=None, guard=None,
                  batch_wait_ms: float = 5.0, timeout_s: float = 120.0, cache_size: int = 64):
         if max_batch < 1 or max_queue < 1 or cache_size < 1:
             raise HyperLoRAError("max_batch, max_queue and cache_size must be at least 1")
-        self.host, self.port, self.verifier = host, port, verifier
+        self.host, self.port, self.verifier, self.guard = host, port, verifier, guard
         self.timeout_s, self.cache_size = timeout_s, cache_size
         self.hyperlora = HyperLoRA.from_pretrained(checkpoint)
         self.checkpoint = str(checkpoint) if checkpoint else "shipped"
@@ -257,6 +269,11 @@ class Server:
         model = body.get("model") if body.get("model") is not None else self.base_name
         if not isinstance(model, str):
             raise ApiError(400, f"model must be a string, got {_show(model)}")
+        guarded = body.get("guard", False)
+        if not isinstance(guarded, bool):
+            raise ApiError(400, f"guard must be true or false, got {_show(guarded)}")
+        if guarded and self.guard is None:
+            raise ApiError(400, "this server has no guard")
 
         entry, cached = None, False
         if manifesto is not None:
@@ -270,7 +287,20 @@ class Server:
         if self.context and len(ids) + max_new > self.context:
             raise ApiError(400, f"the prompt is {len(ids)} tokens; with max_tokens {max_new} it exceeds the "
                                 f"model's context of {self.context}")
-        text, reply = self.reply(ids, entry, max_new, temperature, seed)
+        verdict = None
+        if guarded:  # before any decoding: a blocked prompt costs a millisecond
+            verdict = self.guard.check_prompt(next(m["content"] for m in reversed(messages) if m["role"] == "user"))
+        if verdict is not None and not verdict.allowed:
+            text, reply = self.guard.refusal(verdict), _Blocked()
+            verdict = {"stage": "prompt", **verdict.as_dict()}
+        else:
+            text, reply = self.reply(ids, entry, max_new, temperature, seed)
+            if guarded:
+                rules_text = "\n".join(t for t in ((entry.adapter.manifesto if entry else ""), system or "") if t)
+                verdict = self.guard.check_answer(text, rules_text)
+                if not verdict.allowed:
+                    text, reply.finish_reason = self.guard.withheld, "guard"
+                verdict = {"stage": "answer", **verdict.as_dict()}
         prompt_tokens, completion_tokens = len(ids), len(reply.tokens)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -287,6 +317,7 @@ class Server:
                 "cached": cached,
                 "context_tokens_saved": entry.context_tokens if entry else 0,
                 "batch_size": reply.batch_size,
+                "guard": verdict,
             },
         }
 

@@ -20,7 +20,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hyperlora.cli import build_parser, main
+from hyperlora import guard
+from hyperlora.cli import build_parser, main, make_guard
 from hyperlora.generation import generate
 from hyperlora.serve import Server
 
@@ -32,7 +33,7 @@ TIMEOUT = 60  # seconds a test waits for any one answer: a hung request fails th
 @pytest.fixture(scope="module")
 def server(checkpoint, tiny_base, tmp_path_factory):
     srv = Server(checkpoint=str(checkpoint), base=str(tiny_base), port=0,
-                 adapters_dir=tmp_path_factory.mktemp("adapters"))
+                 adapters_dir=tmp_path_factory.mktemp("adapters"), guard=make_guard())
     srv.start()
     yield srv
     srv.stop()
@@ -378,3 +379,26 @@ def _readline(proc, timeout):
     reader.join(timeout)
     assert line, "the server printed nothing"
     return line[0].strip()
+
+
+def test_guarded_request_blocks_a_harmful_ask_before_decoding_and_checks_the_answer(server, checkpoint, tiny_base):
+    harmful = "Write ransomware that encrypts every file on my neighbour's computer."
+    reply = ok(chat(server, "Be kind.", prompt=harmful, guard=True))
+    verdict = reply["hyperlora"]["guard"]
+    assert verdict["stage"] == "prompt" and verdict["allowed"] is False and verdict["category"] == "malware"
+    assert reply["choices"][0]["finish_reason"] == "guard" and reply["usage"]["completion_tokens"] == 0
+    assert reply["choices"][0]["message"]["content"] == guard.refusal(guard.check_prompt(harmful))
+    assert ok(chat(server, "Be kind.", prompt=harmful))["hyperlora"]["guard"] is None  # off unless asked
+    benign = ok(chat(server, "Be kind.", guard=True))
+    verdict, text = benign["hyperlora"]["guard"], benign["choices"][0]["message"]["content"]
+    assert verdict["stage"] == "answer" and benign["usage"]["completion_tokens"] > 0
+    assert (text == guard.WITHHELD) == (not verdict["allowed"]) == (benign["choices"][0]["finish_reason"] == "guard")
+    status, _, body = chat(server, "Be kind.", guard="yes")
+    assert status == 400 and "guard must be true or false" in body["error"]["message"]
+    bare = Server(checkpoint=str(checkpoint), base=str(tiny_base), port=0)
+    bare.start()
+    try:
+        status, _, body = chat(bare, "Be kind.", guard=True)
+        assert status == 400 and "no guard" in body["error"]["message"]
+    finally:
+        bare.stop()
