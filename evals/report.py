@@ -15,6 +15,8 @@ DESCRIPTIONS = {
     "system_prompt": "the manifesto as the system turn",
     "system_prompt_example": "the manifesto as the system turn plus one worked exchange of the same manifesto",
     "adapter": "the hypernetwork's adapter for the manifesto, no prompt",
+    "adapter_guard": "the adapter behind hyperlora.guard: a prompt it blocks gets its kind refusal, a reply it fails "
+    "is withheld (the adapter's own decodes, post-processed; KL and perplexity are the adapter's)",
     "adapter_system_prompt": "the adapter and the manifesto as the system turn",
     "oracle_lora": "a LoRA trained on this manifesto's own rule targets (train-split prompts), prompt-baking style",
     "kv_prefix": "the manifesto's system turn prefilled once; its KV cache reused for every prompt",

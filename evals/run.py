@@ -10,6 +10,8 @@ Conditions (names as in ``results.json``), for each eval case (manifesto m, prom
 - ``system_prompt``: m as the system turn.  ``system_prompt_example``: m plus one worked exchange of the same
   manifesto (another dataset record) before p.
 - ``adapter``: the hypernetwork's adapter for m, no prompt.  ``adapter_system_prompt``: both.
+- ``adapter_guard``: the adapter's replies as ``hyperlora.guard`` passes them on: the kind refusal for a prompt its
+  intent classifier blocks, the withheld message for a reply its answer check fails (no extra decoding).
 - ``oracle_lora``: a LoRA trained on m's own data (rule targets on train-split prompts, never the eval prompts),
   prompt-baking style, with its training time.
 - ``kv_prefix``: m's system turn prefilled once; its KV cache is reused for every prompt (the "warmed-up hidden
@@ -36,8 +38,8 @@ from hyperlora.errors import HyperLoRAError
 
 from .presets import PRESETS
 
-CONDITIONS = ("base", "system_prompt", "system_prompt_example", "adapter", "adapter_system_prompt", "oracle_lora",
-              "kv_prefix", "prompt_tuned", "shuffled", "empty", "random", "multitask")
+CONDITIONS = ("base", "system_prompt", "system_prompt_example", "adapter", "adapter_guard", "adapter_system_prompt",
+              "oracle_lora", "kv_prefix", "prompt_tuned", "shuffled", "empty", "random", "multitask")
 CONTROLS = ("shuffled", "empty", "random", "multitask")
 
 
@@ -313,7 +315,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
         if cond == "system_prompt_example":
             shots = list(example[0]) + [{"role": "assistant", "content": example[1]}] if example else []
             return Row(chat_ids(tok, shots + _msgs(prompt), text), **kw)
-        if cond == "adapter":
+        if cond in ("adapter", "adapter_guard"):  # the guard acts on the adapter's replies (_guarded), not the model
             return Row(chat_ids(tok, prompt), adapter=f"gen:{mkey}", **kw)
         if cond == "adapter_system_prompt":
             return Row(chat_ids(tok, prompt, text), adapter=f"gen:{mkey}", **kw)
@@ -373,20 +375,32 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
             jobs.append(("probe", who, u, s, Row(list(probe_prompts[pname]), adapter=f"gen:{k}" if k else None,
                                                  seed=None if s is None else 2000 + s, max_new=cfg["probe_tokens"])))
 
-    _log(progress, f"decoding {len(jobs)} rows")
+    # adapter_guard rows are the adapter's own: decoded once, under the adapter's condition.
+    twin = {(w, i, seed): n for n, (w, cond, i, seed, _) in enumerate(jobs) if cond == "adapter"}
+    guarded = {n: twin[w, i, seed] for n, (w, cond, i, seed, _) in enumerate(jobs) if cond == "adapter_guard"}
+    _log(progress, f"decoding {len(jobs) - len(guarded)} rows")
     t = time.perf_counter()
-    bar = _Progress(progress, len(jobs), "decoding")
+    bar = _Progress(progress, len(jobs) - len(guarded), "decoding")
     # Sampled rows share the batch with greedy ones; their temperature is the preset's except the probe's T = 1.
     gen_ids = [None] * len(jobs)
     for temp, sel in ((cfg["sample_temperature"], lambda j: j[0] != "probe"), (1.0, lambda j: j[0] == "probe")):
-        idx = [n for n, j in enumerate(jobs) if sel(j)]
+        idx = [n for n, j in enumerate(jobs) if sel(j) and n not in guarded]
         outs = decode(model, [jobs[n][4] for n in idx], adapters, prefixes, temperature=temp, eos_ids=eos_ids,
                       pad_id=pad, batch_size=cfg["batch_size"], progress=bar)
         for n, o in zip(idx, outs):
             gen_ids[n] = o
     bar.close()
     timing["decoding_s"] = time.perf_counter() - t
+    for n, m in guarded.items():
+        gen_ids[n] = gen_ids[m]
     texts = [tok.decode(o, skip_special_tokens=True).strip() for o in gen_ids]
+    asks = {"main": lambda i: (cases[i].prompt, cases[i].rules),
+            "sampled": lambda i: (cases[i].prompt, cases[i].rules),
+            "qa": lambda j: (qa_items[j]["question"], manifestos[qa_keys[j]]["rules"]),
+            "refusal": lambda j: (refusal_items[j]["prompt"], refusal_items[j]["rules"])}
+    for n in guarded:
+        w, _, i, _, _ = jobs[n]
+        texts[n] = _guarded(texts[n], *asks[w](i))
 
     results = {"meta": {}, "conditions": list(CONDITIONS)}
     by = {}
@@ -590,6 +604,20 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
         write_outputs(results, tmp)
     return results
+
+
+def _guarded(reply: str, prompt, rules) -> str:
+    """What a deployment with ``hyperlora.guard`` in front of and behind the adapter sends: the kind refusal for a
+    prompt the intent classifier blocks, the withheld-reply message for a reply the answer check fails (told the
+    manifesto's rules, so that asked-for capitals are not shouting), else the reply itself."""
+    from hyperlora.data_gen.verifiers import normalize_rules
+
+    from hyperlora import guard
+
+    verdict = guard.check_prompt(prompt)
+    if not verdict.allowed:
+        return guard.refusal(verdict)
+    return reply if guard.check_answer(reply, rules=normalize_rules(rules)).allowed else guard.WITHHELD
 
 
 def _as_list(x):

@@ -57,8 +57,13 @@ def test_every_condition_has_every_metric_with_cis(quick):
     assert has_ci(diff) and diff["n"] == res["meta"]["n_cases"] and -1 <= diff["value"] <= 1
     # The generated adapter changes the model, and differently from another manifesto's (a no-op adapter, or one
     # that ignores its manifesto, would tie these exactly).
-    kl = {c: res["kl_to_system"][c]["value"] for c in ("base", "adapter", "shuffled")}
+    kl = {c: res["kl_to_system"][c]["value"] for c in ("base", "adapter", "shuffled", "adapter_guard")}
     assert kl["adapter"] != kl["base"] and kl["adapter"] != kl["shuffled"], kl
+    # adapter_guard is the adapter's own decodes passed through the guard: the same model, and every harmful ask of
+    # the eval refused (the prompt guard blocks all of them: scripts/guard_eval.py).
+    assert kl["adapter_guard"] == kl["adapter"]
+    harmful = res["refusal_harmful"]["adapter_guard"]
+    assert harmful["n"] > 0 and harmful["value"] == 1.0
     ceiling = res["target_ceiling"]
     assert has_ci(ceiling["all"]) and ceiling["all"]["n"] == res["meta"]["n_cases"]
     assert set(ceiling["by_split"]) == set(res["meta"]["splits"])
