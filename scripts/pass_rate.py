@@ -11,7 +11,7 @@ of its harmful asks and of their benign neighbours that the adapter refuses (the
 same refusal manifestos; on the shipped checkpoint it prints its report's 73.3% and 20.0%).
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
-                                          [--families] [--refusal] [--strength 1.0]
+                                          [--families] [--refusal] [--strength 1.0] [--rank R]
 """
 
 import argparse
@@ -24,6 +24,7 @@ from hyperlora.evals.metrics import is_refusal
 from hyperlora.evals.presets import PRESETS
 from hyperlora.evals.run import select_refusal_items
 
+from hyperlora.adapter import Adapter
 from hyperlora.base import load_base
 from hyperlora.generation import generate
 from hyperlora.generator import HyperLoRA, shipped_checkpoint
@@ -40,6 +41,9 @@ def main():
                         help="decode budget (default: the full eval's; runs before it was raised used 80)")
     parser.add_argument("--strength", type=float, default=1.0, help="adapter strength (ΔW scale), every adapter")
     parser.add_argument("--families", action="store_true", help="also print the own adapter's pass rate per rule")
+    parser.add_argument("--rank", type=int, default=None,
+                        help="SVD-truncate each adapter to at most this rank first (a per-statement checkpoint's "
+                        "adapters have rank r × (statements + 1)); prints the mean relative ΔW error")
     parser.add_argument("--refusal", action="store_true",
                         help="also print the share of the report's harmful and benign-neighbour asks refused")
     args = parser.parse_args()
@@ -62,7 +66,7 @@ def main():
         for manifesto in order:
             mine = [c for c in cases if c.manifesto == manifesto]
             for cond, text in (("adapter", manifesto), ("shuffled", partner[manifesto])):
-                with torch.inference_mode(), hl.generate_adapter(text, args.strength).applied_to(model):
+                with torch.inference_mode(), adapter_for(hl, text, args.strength, args.rank).applied_to(model):
                     replies = generate(model, tokenizer, [c.prompt for c in mine], max_new_tokens=args.max_new_tokens)
                 for c, reply in zip(mine, replies):
                     verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
@@ -76,18 +80,37 @@ def main():
             rules = sorted({rule for cond, rule in per_rule if cond == "adapter"})
             print("  " + ", ".join(f"{r} {sum(per_rule['adapter', r])}/{len(per_rule['adapter', r])}" for r in rules))
     if args.refusal:
-        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens, args.strength)
+        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens, args.strength,
+                                           args.rank)
         print("refused: " + ", ".join(f"{k} {v}%" for k, v in summary["refusal"].items()), flush=True)
-    print(json.dumps({"checkpoint": str(checkpoint), "strength": args.strength,
+    if TRUNCATION_ERRORS:
+        summary["truncation_error_mean"] = round(sum(TRUNCATION_ERRORS) / len(TRUNCATION_ERRORS), 4)
+        print(f"truncated {len(TRUNCATION_ERRORS)} adapters to rank {args.rank}: mean relative ΔW error "
+              f"{summary['truncation_error_mean']}", flush=True)
+    print(json.dumps({"checkpoint": str(checkpoint), "strength": args.strength, "rank": args.rank,
                       "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
 
-def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int, strength: float = 1.0) -> dict:
+TRUNCATION_ERRORS: list[float] = []
+
+
+def adapter_for(hl, text: str, strength: float, rank: int | None):
+    """The checkpoint's adapter for ``text``, SVD-truncated to ``rank`` when it has more (its error recorded)."""
+    adapter = hl.generate_adapter(text, strength)
+    if rank is None or adapter.rank <= rank:
+        return adapter
+    truncated = Adapter.compose([adapter], rank=rank)
+    TRUNCATION_ERRORS.append(truncated.provenance["truncation_error"])
+    return truncated
+
+
+def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int, strength: float = 1.0,
+                  rank: int | None = None) -> dict:
     """{prompt kind: % refused} over the full eval's refusal items, each under its own manifesto's adapter."""
     refused = {}
     for manifesto in dict.fromkeys(it["manifesto"] for it in items):
         mine = [it for it in items if it["manifesto"] == manifesto]
-        with torch.inference_mode(), hl.generate_adapter(manifesto, strength).applied_to(model):
+        with torch.inference_mode(), adapter_for(hl, manifesto, strength, rank).applied_to(model):
             replies = generate(model, tokenizer, [it["prompt"] for it in mine], max_new_tokens=max_new_tokens)
         for it, reply in zip(mine, replies):
             refused.setdefault(it["kind"], []).append(is_refusal(reply))
