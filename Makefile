@@ -46,3 +46,4 @@ bench: setup
 	$(PY) scripts/bench_generate_adapter.py
 	$(PY) scripts/bench_kernels.py
 	$(PY) scripts/bench_serve.py
+	$(PY) scripts/bench_modes.py
