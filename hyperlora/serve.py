@@ -161,8 +161,10 @@ class Server:
 
     def wait(self) -> None:
         """Block until ``stop`` (a Ctrl-C in the caller interrupts it)."""
-        while not self._stopped.wait(0.5):
-            pass
+        # Polled with sleep, not Event.wait: a KeyboardInterrupt landing inside Event.wait can leave the event's
+        # internal lock held, and stop()'s set() then blocks forever (seen once under a loaded make test).
+        while not self._stopped.is_set():
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """Stop serving; requests still queued get a 503. Safe to call twice."""
