@@ -213,6 +213,18 @@ def make_verifier():
     return make()
 
 
+def _stop_on_signals():
+    """Ctrl-C and SIGTERM (a service manager's stop) both end serving cleanly, even when the parent process
+    started this one with SIGINT ignored (which Python would otherwise keep)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_serve(args, open_page: bool = False):
     from .serve import Server
 
@@ -227,6 +239,7 @@ def cmd_serve(args, open_page: bool = False):
 
         local = args.host in ("0.0.0.0", "::", "")  # listening everywhere: this machine's browser uses loopback
         webbrowser.open(f"http://127.0.0.1:{port}/" if local else f"{url}/")
+    _stop_on_signals()
     try:
         server.wait()
     except KeyboardInterrupt:

@@ -359,7 +359,7 @@ def test_cli_serve_answers_and_stops_on_ctrl_c(checkpoint, tiny_base):
     argv = ["serve", "--port", "0", "--checkpoint", str(checkpoint), "--base", str(tiny_base)]
     err = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty server can never block on a full pipe
     proc = subprocess.Popen([sys.executable, "-m", "hyperlora.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=err, text=True, env=env)
+                            stderr=err, text=True, env=env, start_new_session=True)
     try:
         line = _readline(proc, TIMEOUT)
         assert line.startswith("hyperlora: serving http://127.0.0.1:"), line
@@ -375,7 +375,7 @@ def test_cli_serve_answers_and_stops_on_ctrl_c(checkpoint, tiny_base):
         err.seek(0)
         log = err.read()
         assert code == 0, f"exit {code} after Ctrl-C; stderr: {log[-2000:]}"
-        assert "Traceback" not in log
+        assert "Traceback" not in log and "hyperlora: stopped" in log
     finally:
         proc.kill()
         err.close()
