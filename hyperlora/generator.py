@@ -157,23 +157,8 @@ class HyperLoRA:
                 k = len(chunks) - 1
                 pairs = [(A[c], B[c]) for c in range(k)] + [(A[k], B[k] * (1 - k))]
                 weights[name] = merge_to_rank(pairs, self.config.rank)
-        elapsed_ms = (time.perf_counter() - start) * 1000
-        return Adapter(
-            weights=weights,
-            rank=self.config.rank,
-            lora_alpha=self.config.alpha * strength,
-            base_model=self.config.base_model,
-            module_types=list(self.hypernet.types),
-            layers=list(self.config.layers),
-            manifesto=text,
-            strength=strength,
-            provenance={
-                "checkpoint_hash": self.checkpoint_hash,
-                "target_shape_hash": self.target_shape_hash,
-                "generation_ms": round(elapsed_ms, 2),
-                "chunks": len(chunks) if len(chunks) == 1 else len(chunks) - 1,
-            },
-        )
+        return self._adapter(weights, self.config.rank, text, strength, start,
+                             chunks=len(chunks) if len(chunks) == 1 else len(chunks) - 1)
 
     def _statement_adapter(self, text: str, strength: float, start: float) -> Adapter:
         """A per-statement hypernetwork's adapter: one rank-r block per statement plus the bias block, exactly
@@ -181,10 +166,16 @@ class HyperLoRA:
         features, mask = self.encoder.encode_statements(text)
         k = features.shape[0]
         generated = self.hypernet(features, mask, owner=torch.zeros(k, dtype=torch.long), n_manifestos=1)
+        weights = {name: (A[0].clone(), B[0].clone()) for name, (A, B) in generated.items()}
+        return self._adapter(weights, self.config.rank * (k + 1), text, strength, start, statements=k)
+
+    def _adapter(self, weights: dict, rank: int, text: str, strength: float, start: float, **provenance) -> Adapter:
+        """The generated weights as an ``Adapter`` at scale alpha / r × strength whatever its rank (PEFT scales by
+        lora_alpha / rank), with where it came from and how long it took."""
         return Adapter(
-            weights={name: (A[0].clone(), B[0].clone()) for name, (A, B) in generated.items()},
-            rank=self.config.rank * (k + 1),
-            lora_alpha=self.config.alpha * strength * (k + 1),  # PEFT scales by alpha / rank: this keeps alpha / r
+            weights=weights,
+            rank=rank,
+            lora_alpha=self.config.alpha * strength * rank / self.config.rank,
             base_model=self.config.base_model,
             module_types=list(self.hypernet.types),
             layers=list(self.config.layers),
@@ -194,6 +185,6 @@ class HyperLoRA:
                 "checkpoint_hash": self.checkpoint_hash,
                 "target_shape_hash": self.target_shape_hash,
                 "generation_ms": round((time.perf_counter() - start) * 1000, 2),
-                "statements": k,
+                **provenance,
             },
         )
