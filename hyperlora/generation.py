@@ -5,7 +5,7 @@ import torch
 
 from .modes import ModeRules, close_open
 
-__all__ = ["ModeRules", "chat_ids", "chat_messages", "generate"]
+__all__ = ["ModeRules", "chat_ids", "chat_messages", "generate", "generate_each"]
 
 
 def chat_messages(prompt, system: str | None = None) -> list[dict]:
@@ -62,3 +62,39 @@ def generate(model, tokenizer, prompts, system: str | None = None, max_new_token
         texts = [tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
         replies += [close_open(t) for t in texts] if mode_rules is not None else texts
     return replies
+
+
+def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64, batch_size: int = 32,
+                  progress=None) -> list[str]:
+    """Greedy replies where every prompt carries its own adapter (``None``: the base), as the eval decodes them.
+
+    Rows with different adapters share a batch through per-example LoRA (``hyperlora.decode``), never merged, so
+    the cost is the number of decoding steps over ``len(prompts) / batch_size`` batches, not one pass per adapter.
+
+    Args:
+        model, tokenizer: the base model.
+        prompts: strings or message lists.
+        adapters: one ``hyperlora.Adapter`` or ``None`` per prompt (the same object may serve many prompts).
+        max_new_tokens: reply length cap.
+        batch_size: rows per forward.
+        progress: optional callable(n_rows_done).
+    """
+    from .decode import Row, decode, lora_factors
+
+    if len(adapters) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
+    table, keys, rows = {}, {}, []
+    for prompt, adapter in zip(prompts, adapters):
+        key = None
+        if adapter is not None:
+            key = keys.setdefault(id(adapter), f"a{len(keys)}")
+            if key not in table:
+                table[key] = lora_factors(adapter)
+        rows.append(Row(chat_ids(tokenizer, prompt), adapter=key))
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, (list, tuple)) else [eos])
+    eos_ids.discard(None)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = decode(model, rows, table, max_new_tokens=max_new_tokens, eos_ids=eos_ids, pad_id=pad,
+                 batch_size=batch_size, progress=progress)
+    return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in out]

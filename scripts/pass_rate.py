@@ -17,16 +17,16 @@ same refusal manifestos; on the shipped checkpoint it prints its report's 73.3% 
 import argparse
 import json
 
-import torch
 from hyperlora.data_gen.verifiers import verify_each
 from hyperlora.evals.data import load_data, resolve_splits, select_cases, train_prompt_ids
 from hyperlora.evals.metrics import is_refusal
 from hyperlora.evals.presets import PRESETS
 from hyperlora.evals.run import select_refusal_items
+from tqdm.auto import tqdm
 
 from hyperlora.adapter import Adapter
 from hyperlora.base import load_base
-from hyperlora.generation import generate
+from hyperlora.generation import generate_each
 from hyperlora.generator import HyperLoRA, shipped_checkpoint
 
 
@@ -57,31 +57,50 @@ def main():
     seen = hl.hypernet.checkpoint_config.get("train_config", {}).get("max_records", 0)
     if "train" in args.splits and seen:  # train.py trains on the first max_records records only
         data["train"] = data["train"].select(range(min(seen, len(data["train"]))))
-    summary = {}
+    adapters = {}  # one adapter per manifesto text, generated once
+
+    def adapter(text):
+        if text not in adapters:
+            adapters[text] = adapter_for(hl, text, args.strength, args.rank)
+        return adapters[text]
+
+    # Every reply of every split (and the refusal asks) is decoded in one call: rows under different adapters share
+    # a batch, as in the eval.
+    jobs = []  # (split, condition, case or refusal item, manifesto whose adapter it is decoded under)
     for split in args.splits:
         cases = select_cases(data, [split], args.manifestos, args.prompts)
         order = list(dict.fromkeys(c.manifesto for c in cases))
         partner = {m: order[(i + 1) % len(order)] for i, m in enumerate(order)}
-        passed, per_rule = {"adapter": 0, "shuffled": 0}, {}
-        for manifesto in order:
-            mine = [c for c in cases if c.manifesto == manifesto]
-            for cond, text in (("adapter", manifesto), ("shuffled", partner[manifesto])):
-                with torch.inference_mode(), adapter_for(hl, text, args.strength, args.rank).applied_to(model):
-                    replies = generate(model, tokenizer, [c.prompt for c in mine], max_new_tokens=args.max_new_tokens)
-                for c, reply in zip(mine, replies):
-                    verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
-                    passed[cond] += all(verdicts.values())
-                    for rule, ok in verdicts.items():
-                        per_rule.setdefault((cond, rule), []).append(ok)
-        summary[split] = {"n": len(cases), **{k: round(100 * v / len(cases), 1) for k, v in passed.items()}}
-        print(f"{split:17s} n={len(cases):3d}  adapter {summary[split]['adapter']:5.1f}%  "
+        jobs += [(split, "adapter", c, c.manifesto) for c in cases]
+        jobs += [(split, "shuffled", c, partner[c.manifesto]) for c in cases]
+    if args.refusal:
+        jobs += [("refusal", it["kind"], it, it["manifesto"]) for it in values]
+    prompts = [j[2].prompt if j[0] != "refusal" else j[2]["prompt"] for j in jobs]
+    with tqdm(total=len(jobs), desc="decoding", disable=None) as bar:
+        replies = generate_each(model, tokenizer, prompts, [adapter(j[3]) for j in jobs], args.max_new_tokens,
+                                progress=bar.update)
+
+    summary = {}
+    for split in args.splits:
+        mine = [(j, r) for j, r in zip(jobs, replies) if j[0] == split]
+        passed, per_rule, n = {"adapter": 0, "shuffled": 0}, {}, len(mine) // 2
+        for (_, cond, c, _), reply in mine:
+            verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
+            passed[cond] += all(verdicts.values())
+            for rule, ok in verdicts.items():
+                per_rule.setdefault((cond, rule), []).append(ok)
+        summary[split] = {"n": n, **{k: round(100 * v / max(n, 1), 1) for k, v in passed.items()}}
+        print(f"{split:17s} n={n:3d}  adapter {summary[split]['adapter']:5.1f}%  "
               f"shuffled {summary[split]['shuffled']:5.1f}%", flush=True)
         if args.families:
             rules = sorted({rule for cond, rule in per_rule if cond == "adapter"})
             print("  " + ", ".join(f"{r} {sum(per_rule['adapter', r])}/{len(per_rule['adapter', r])}" for r in rules))
     if args.refusal:
-        summary["refusal"] = refusal_rates(hl, model, tokenizer, values, args.max_new_tokens, args.strength,
-                                           args.rank)
+        refused = {}
+        for (split, kind, _, _), reply in zip(jobs, replies):
+            if split == "refusal":
+                refused.setdefault(kind, []).append(is_refusal(reply))
+        summary["refusal"] = {kind: round(100 * sum(v) / len(v), 1) for kind, v in refused.items()}
         print("refused: " + ", ".join(f"{k} {v}%" for k, v in summary["refusal"].items()), flush=True)
     if TRUNCATION_ERRORS:
         summary["truncation_error_mean"] = round(sum(TRUNCATION_ERRORS) / len(TRUNCATION_ERRORS), 4)
@@ -102,19 +121,6 @@ def adapter_for(hl, text: str, strength: float, rank: int | None):
     truncated = Adapter.compose([adapter], rank=rank)
     TRUNCATION_ERRORS.append(truncated.provenance["truncation_error"])
     return truncated
-
-
-def refusal_rates(hl, model, tokenizer, items: list, max_new_tokens: int, strength: float = 1.0,
-                  rank: int | None = None) -> dict:
-    """{prompt kind: % refused} over the full eval's refusal items, each under its own manifesto's adapter."""
-    refused = {}
-    for manifesto in dict.fromkeys(it["manifesto"] for it in items):
-        mine = [it for it in items if it["manifesto"] == manifesto]
-        with torch.inference_mode(), adapter_for(hl, manifesto, strength, rank).applied_to(model):
-            replies = generate(model, tokenizer, [it["prompt"] for it in mine], max_new_tokens=max_new_tokens)
-        for it, reply in zip(mine, replies):
-            refused.setdefault(it["kind"], []).append(is_refusal(reply))
-    return {kind: round(100 * sum(v) / len(v), 1) for kind, v in refused.items()}
 
 
 if __name__ == "__main__":

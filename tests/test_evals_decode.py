@@ -108,3 +108,26 @@ def test_sampling_is_seeded_per_row_and_score_matches_manual():
     n = len(PROMPTS[0])
     manual = sum(float(logp[n - 1 + k, t]) for k, t in enumerate(target))
     assert abs(s - manual) < 1e-4
+
+
+def test_generate_each_equals_generate_under_each_applied_adapter(tiny_base):
+    """``generation.generate_each`` (one call, rows with different adapters and none in one batch) gives, row by
+    row, the replies ``generate`` gives with that row's adapter applied: what scripts/pass_rate.py relies on."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from hyperlora.generation import generate, generate_each
+
+    model, tok = LlamaForCausalLM.from_pretrained(tiny_base).eval(), AutoTokenizer.from_pretrained(tiny_base)
+    a1, a2 = random_adapter(model, 1), random_adapter(model, 2)
+    prompts = ["hello there", "what is two plus two?", "name a colour", "hi"]
+    adapters = [a1, a2, None, a1]
+    each = generate_each(model, tok, prompts, adapters, max_new_tokens=10, batch_size=4)
+    one_by_one = []
+    for prompt, adapter in zip(prompts, adapters):
+        if adapter is None:
+            one_by_one += generate(model, tok, [prompt], max_new_tokens=10)
+        else:
+            with adapter.applied_to(model):
+                one_by_one += generate(model, tok, [prompt], max_new_tokens=10)
+    assert each == one_by_one
+    assert each[0] != generate(model, tok, [prompts[0]], max_new_tokens=10)[0]  # the adapters do act
