@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import safetensors.torch
@@ -149,3 +150,25 @@ def layer_index(name: str) -> int:
         if prev in ("layers", "h", "layer", "blocks") and part.isdigit():
             return int(part)
     raise ValueError(f"cannot find a layer index in module name {name!r}")
+
+
+@contextmanager
+def only_layers(model, first: int, last: int | None = None, final_norm: bool = True):
+    """Within the block, ``model.model`` runs only decoder layers [first, last) (the same layer objects, with
+    any LoRA wrappers), and skips its final norm unless ``final_norm``."""
+    inner = model.model
+    layers, norm = inner.layers, inner.norm
+    inner.layers = layers[first:last]
+    if not final_norm:
+        inner.norm = torch.nn.Identity()
+    try:
+        yield inner
+    finally:
+        inner.layers, inner.norm = layers, norm
+
+
+def lower_hidden(model, ids: torch.Tensor, first_layer: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden state entering decoder layer ``first_layer`` (the residual stream, no final norm): (N, T, d).
+    Training caches it for the layers below the adapted ones; the base reader reads manifestos with it."""
+    with torch.no_grad(), only_layers(model, 0, first_layer, final_norm=False) as inner:
+        return inner(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state

@@ -112,6 +112,84 @@ class ManifestoEncoder(nn.Module):
         return self.encode_ids([self.chunk(s)[0] for s in statements])
 
 
+BASE_READER = "base:"  # encoder name prefix: "base:12" reads the manifesto in the base's residual stream at layer 12
+
+
+class BaseReader(nn.Module):
+    """The manifesto read by the base model itself: the residual stream entering decoder layer ``layer`` over the
+    manifesto written as a system turn, one feature per token.
+
+    The base's own representation of the rule words is what its adapted layers will have to act on, so the
+    hypernetwork need not learn a translation from another encoder's space (Doc-to-LoRA reads its target model's
+    activations the same way). It runs ``layer`` decoder layers of the base, once per manifesto.
+
+    Args:
+        model, tokenizer: the base model (shared, not copied: only its lower layers run, without gradients).
+        layer: how many decoder layers to run (1 ≤ layer ≤ the base's depth).
+        window: most tokens per chunk, the system-turn wrapping included.
+    """
+
+    def __init__(self, model, tokenizer, layer: int, window: int = 256):
+        super().__init__()
+        depth = model.config.num_hidden_layers
+        if not 1 <= layer <= depth:
+            raise HyperLoRAError(f"the base reader's layer must be within 1..{depth}, got {layer}")
+        self.base = [model]  # a list: the base is not a submodule (its weights are neither trained nor saved)
+        self.tokenizer, self.layer, self.window = tokenizer, layer, window
+        self.dim = model.config.hidden_size
+        marker = "\x00"
+        ids = tokenizer.apply_chat_template([{"role": "system", "content": marker}], tokenize=False)
+        before, after = ids.split(marker)
+        self._prefix = tokenizer(before, add_special_tokens=False)["input_ids"]
+        self._suffix = tokenizer(after, add_special_tokens=False)["input_ids"]
+
+    @classmethod
+    def for_base(cls, name: str, layer: int, window: int = 256) -> "BaseReader":
+        from .base import load_base
+
+        return cls(*load_base(name), layer=layer, window=window)
+
+    def chunk(self, text: str) -> list[list[int]]:
+        """Split ``text`` into token-id chunks, each a whole system turn that fits the window."""
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        body = self.window - len(self._prefix) - len(self._suffix)
+        pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
+        return [self._prefix + p + self._suffix for p in pieces]
+
+    @torch.no_grad()
+    def encode_ids(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (M, L, hidden) of token-id chunks and a bool mask (M, L), True on real tokens."""
+        from .base import lower_hidden
+
+        model = self.base[0]
+        ids, mask = pad_ids(chunks, self.tokenizer.pad_token_id or 0, next(model.parameters()).device)
+        # Right padding under causal attention: pads come after every real token and never touch one.
+        return lower_hidden(model, ids, self.layer, mask.long()).float(), mask
+
+    def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_ids([self.chunk(t)[0] for t in texts])
+
+    def encode_statements(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        statements = split_statements(text)
+        if not statements:
+            return torch.zeros(0, 1, self.dim), torch.zeros(0, 1, dtype=torch.bool)
+        return self.encode_ids([self.chunk(s)[0] for s in statements])
+
+
+def load_encoder(name: str, window: int, base_model: str, model=None, tokenizer=None) -> nn.Module:
+    """The manifesto encoder a config names: a sentence encoder, or ``"base:L"`` for the base reader (over
+    ``model``/``tokenizer`` when given, else the base loaded by name)."""
+    if not name.startswith(BASE_READER):
+        return ManifestoEncoder(name, window)
+    try:
+        layer = int(name[len(BASE_READER):])
+    except ValueError:
+        raise HyperLoRAError(f"encoder {name!r}: the base reader is named base:LAYER, e.g. base:12") from None
+    if model is None or tokenizer is None:
+        return BaseReader.for_base(base_model, layer, window)
+    return BaseReader(model, tokenizer, layer, window)
+
+
 class BaseTokens:
     """The manifesto in the base model's own input embeddings: what a hypernetwork's copy path reads.
 

@@ -11,7 +11,7 @@ from .adapter import Adapter, merge_to_rank
 from .base import DEFAULT_BASE, find_target_modules, layer_index, meta_model, module_type
 from .checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from .config import HyperNetConfig
-from .encoder import BaseTokens, ManifestoEncoder
+from .encoder import BaseTokens, ManifestoEncoder, load_encoder
 from .errors import HyperLoRAError
 from .hypernet import HyperNet, Target, target_shape_hash
 
@@ -57,7 +57,8 @@ class HyperLoRA:
                  base_tokens: BaseTokens | None = None):
         self.hypernet = hypernet.eval()
         self.config: HyperNetConfig = hypernet.config
-        self.encoder = encoder or ManifestoEncoder(self.config.encoder, self.config.max_manifesto_tokens)
+        self.encoder = encoder or load_encoder(self.config.encoder, self.config.max_manifesto_tokens,
+                                               self.config.base_model)
         self.base_tokens = base_tokens  # copy path only; loaded from the base on first use when None
         self.checkpoint_hash = checkpoint_hash  # hash of the weights file it was loaded from; None if unsaved
         self.target_shape_hash = target_shape_hash(hypernet.targets)
@@ -84,7 +85,7 @@ class HyperLoRA:
     def for_model(cls, model, config: HyperNetConfig | None = None, encoder=None, seed: int = 0) -> "HyperLoRA":
         """A fresh, untrained HyperLoRA for ``model`` (ΔW = 0 until trained)."""
         config = config or HyperNetConfig(base_model=getattr(model, "name_or_path", DEFAULT_BASE))
-        encoder = encoder or ManifestoEncoder(config.encoder, config.max_manifesto_tokens)
+        encoder = encoder or load_encoder(config.encoder, config.max_manifesto_tokens, config.base_model)
         torch.manual_seed(seed)
         return cls(HyperNet(config, targets_of(model, config.module_types, config.layers), encoder.dim), encoder)
 

@@ -116,6 +116,26 @@ def test_per_statement_hypernetwork_trains_and_generates(tmp_path, tiny_base, ti
     assert adapter.provenance["statements"] == 2 and adapter.rank == 8 * (2 + 1)
 
 
+def test_base_reader_hypernetwork_trains_and_reads_with_the_base(tmp_path, tiny_base, tiny_data):
+    """With hypernet.encoder=base:L the memory is the base's residual stream entering layer L over the manifesto:
+    the checkpoint trains, reloads its reader from the base it names, and two manifestos give different adapters
+    whose generated part depends on the reader's features (zeroing them changes ΔW)."""
+    proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.encoder=base:1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from hyperlora import HyperLoRA
+    from hyperlora.encoder import BaseReader
+
+    hl = HyperLoRA.from_pretrained(tmp_path / "run" / "final")
+    assert isinstance(hl.encoder, BaseReader) and hl.encoder.dim == hl.hypernet.feat_proj[0].normalized_shape[0]
+    a, b = (hl.generate_adapter(t).weights for t in ("Be brief.", "Always answer in French."))
+    assert any(not torch.allclose(a[n][1] @ a[n][0], b[n][1] @ b[n][0]) for n in a)
+    features, mask = hl.encoder.encode_ids(hl.encoder.chunk("Be brief."))
+    with torch.no_grad():
+        real = hl.hypernet(features, mask)
+        blank = hl.hypernet(torch.zeros_like(features), mask)
+    assert any(not torch.allclose(real[n][1], blank[n][1]) for n in real)
+
+
 def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
     from transformers import AutoTokenizer
 
@@ -230,3 +250,16 @@ def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_d
 def test_refusal_weight_must_be_positive():
     with pytest.raises(HyperLoRAError, match="refusal_weight"):
         TrainConfig(refusal_weight=0)
+
+
+def test_bf16_autocast_on_cpu_trains_close_to_fp32(tmp_path, tiny_base, tiny_data):
+    """mixed_precision=bf16 runs the base under bf16 autocast on a CPU too (the CPU recipe's speed-up): the first
+    step's loss is fp32's to bf16 precision but not bit-equal (autocast did act), and a bad value is one line."""
+    losses = {}
+    for mp in ("no", "bf16"):
+        proc = _run(train_config(tmp_path / mp, tiny_base, tiny_data, steps=1), f"mixed_precision={mp}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        losses[mp] = json.loads(open(tmp_path / mp / "run" / "log.jsonl").readline())["ce"]
+    assert losses["bf16"] == pytest.approx(losses["no"], rel=0.02) and losses["bf16"] != losses["no"], losses
+    proc = _run(train_config(tmp_path / "x", tiny_base, tiny_data, steps=1), "mixed_precision=fp8")
+    assert proc.returncode != 0 and "mixed_precision must be" in proc.stderr and "Traceback" not in proc.stderr
