@@ -39,6 +39,7 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 
+from .adapter import Adapter
 from .base import load_base, lower_hidden, only_layers
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import HyperNetConfig, load_config
@@ -92,6 +93,15 @@ class TrainConfig:
     # name, a keyword, a closing line) share the gradient with many that say nothing about the manifesto.
     # 1 weights every token alike.
     edit_weight: float = 1.0
+    # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
+    # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
+    # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
+    # asked to match the teacher's top-k next-token distribution at every reply token: a full distribution per
+    # token beside CE's one sampled token. Computed online (one more no-grad pass of the whole base a step): a
+    # record is drawn about once in a pilot, so a cache would cost the same. 0 turns it off.
+    teacher: str = ""
+    distill_weight: float = 0.0
+    distill_top_k: int = 20
     # bf16 autocast around the base model's forward and backward (the hypernetwork and its optimizer stay fp32).
     # "auto": on a GPU only. On a CPU with AVX512-BF16 it also pays: an 8-layer step took 2.9 s in fp32, ~2 s in bf16.
     mixed_precision: str = "auto"
@@ -114,6 +124,10 @@ class TrainConfig:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
         if self.edit_weight <= 0:
             raise HyperLoRAError(f"edit_weight must be positive, got {self.edit_weight}")
+        if self.distill_weight and not self.teacher:
+            raise HyperLoRAError("distill_weight needs teacher=DIR (a reader LoRA: scripts/train_reader.py)")
+        if self.distill_weight < 0 or self.distill_top_k < 1:
+            raise HyperLoRAError("distill_weight must be non-negative and distill_top_k at least 1")
         if self.mixed_precision not in ("auto", "bf16", "no"):
             raise HyperLoRAError(f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}")
         if self.copy_weight and not self.hypernet.copy_path:
@@ -163,6 +177,31 @@ def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, to
     ids = (context + reply)[:max_tokens]
     target = ([False] * len(context) + [True] * len(reply))[:max_tokens]
     return torch.tensor(ids), torch.tensor(target)
+
+
+def teacher_ids(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The record as the teacher reads it: the chat with its manifesto as the system turn, then the same reply
+    tokens the student is trained on (``ids[target]``). Returns (ids (T',), where the reply starts)."""
+    prompt = record["prompt"]
+    if isinstance(prompt, str) and prompt.startswith("[{"):
+        prompt = json.loads(prompt)
+    context = chat_ids(tokenizer, prompt, system=record["manifesto"])
+    return torch.tensor(context + ids[target].tolist()), len(context)
+
+
+@torch.no_grad()
+def teacher_topk(model, factors: dict, scaling: float, seqs: list[tuple[torch.Tensor, int]], pad: int, k: int,
+                 device, autocast) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's top-k next-token log-probs at every reply token of ``seqs`` (the reply's positions, row by row,
+    in the order a boolean mask over the student's batch gives them): (log-probs (n, k), token ids (n, k))."""
+    ids = pad_stack([s for s, _ in seqs], value=pad).to(device)  # (N, T') right-padded: causal attention
+    at = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (s, start) in enumerate(seqs):
+        at[i, start - 1 : len(s) - 1] = True  # position t predicts token t + 1
+    with autocast, per_example_lora(model, factors, scaling):
+        hidden = model.model(input_ids=ids, use_cache=False).last_hidden_state  # (N, T', d)
+    logprobs = model.lm_head(hidden[at]).float().log_softmax(-1)  # (n, V)
+    return logprobs.topk(k, dim=-1)
 
 
 def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -407,6 +446,12 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     if cfg.cache_activations and first_layer > 0:
         with accelerator.main_process_first():  # the others read the file it writes
             cache = activation_cache(model, tokenizer, tokens, first_layer, out_dir, device, progress and main)
+    teacher = None
+    if cfg.distill_weight:
+        reader = Adapter.load(cfg.teacher)
+        teacher = ({n: (A[None].to(device), B[None].to(device)) for n, (A, B) in reader.weights.items()},
+                   reader.scaling)  # one adapter for the whole batch
+        taught = {}  # record index -> its teacher_ids, made when first drawn
     features: dict[int, tuple[torch.Tensor, ...]] = {}
     base_tokens = BaseTokens(tokenizer, model.get_input_embeddings().weight) if cfg.hypernet.copy_path else None
 
@@ -493,6 +538,16 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             own = per_sequence_mean(token_ce, seq, len(rows))
             swap = per_sequence_mean(F.cross_entropy(logits_other, labels, reduction="none"), seq, len(rows))
             contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
+        distill = logits.sum() * 0
+        if teacher is not None and learn.any():
+            for i in rows:
+                if i not in taught:
+                    taught[i] = teacher_ids(tokenizer, records[i], *tokens[i])
+            top_lp, top_ids = teacher_topk(model, *teacher, [taught[i] for i in rows], tokenizer.pad_token_id,
+                                           cfg.distill_top_k, device, accelerator.autocast())
+            p = top_lp[learn].softmax(-1)  # (n, k) the teacher's top k, renormalised
+            student = logits[learn].log_softmax(-1).gather(-1, top_ids[learn])  # (n, k)
+            distill = (p * (p.clamp_min(1e-12).log() - student)).sum(-1).mean()
         # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
         # the global batch's mean.
         l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()
@@ -509,11 +564,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         # words). Weighted by the share's part of the global count, times the number of processes because DDP
         # averages their gradients, they sum to means over the global batch. One process: every factor is exactly 1.
         counts = torch.stack([weight[learn].sum(), (~learn).sum().float(), scored.sum().float(),
-                              logits.new_tensor(float(sum(t.numel() for t in terms)))])  # (4,)
+                              logits.new_tensor(float(sum(t.numel() for t in terms))), learn.sum().float()])  # (5,)
         factors = n_proc * counts / accelerator.reduce(counts, "sum").clamp(min=1e-12)  # 0 where a share has none
-        ce, kl, contrast, copy_loss = (t * f for t, f in zip((ce, kl, contrast, copy_loss), factors))
+        ce, kl, contrast, copy_loss, distill = (t * f for t, f in zip((ce, kl, contrast, copy_loss, distill), factors))
         loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
-                + cfg.copy_weight * copy_loss)
+                + cfg.copy_weight * copy_loss + cfg.distill_weight * distill)
 
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
@@ -526,11 +581,13 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             # Every process takes part in these collectives; the main process writes the global batch's figures.
-            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, contrast, copy_loss]).detach(), "mean").tolist()
+            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, contrast, copy_loss, distill]).detach(),
+                                       "mean").tolist()
             tokens_seen = int(accelerator.reduce(target.sum(), "sum"))
             checksums = accelerator.gather(param_checksum(net)[None]).tolist()  # one per process: all equal
             if main:
-                row = {"step": step, **dict(zip(("loss", "ce", "retain_kl", "l2", "contrast", "copy"), means)),
+                names = ("loss", "ce", "retain_kl", "l2", "contrast", "copy", "distill")
+                row = {"step": step, **dict(zip(names, means)),
                        "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
                        "tokens": tokens_seen, "elapsed_s": round(time.perf_counter() - start, 1),
                        "param_checksum": checksums}

@@ -263,3 +263,53 @@ def test_bf16_autocast_on_cpu_trains_close_to_fp32(tmp_path, tiny_base, tiny_dat
     assert losses["bf16"] == pytest.approx(losses["no"], rel=0.02) and losses["bf16"] != losses["no"], losses
     proc = _run(train_config(tmp_path / "x", tiny_base, tiny_data, steps=1), "mixed_precision=fp8")
     assert proc.returncode != 0 and "mixed_precision must be" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _random_lora(model, seed=0, rank=4, std=0.2):
+    from hyperlora import Adapter
+    from hyperlora.base import find_target_modules
+
+    g = torch.Generator().manual_seed(seed)
+    weights = {n: (torch.randn(rank, m.in_features, generator=g) * std, torch.randn(m.out_features, rank, generator=g)
+                   * std) for n, m in find_target_modules(model).items()}
+    return Adapter(weights=weights, rank=rank, lora_alpha=2.0 * rank, base_model=str(model.name_or_path),
+                   module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}))
+
+
+def test_teacher_topk_is_the_teachers_next_token_distribution_at_each_reply_token():
+    """Two right-padded sequences of different lengths under a teacher LoRA: row by row, the top-k at the reply's
+    positions are those of the sequence's own forward (the position before each reply token predicts it)."""
+    from contextlib import nullcontext
+
+    from hyperlora.train import teacher_topk
+
+    model = tiny_llama()
+    reader = _random_lora(model)
+    factors = {n: (A[None], B[None]) for n, (A, B) in reader.weights.items()}
+    seqs = [(torch.tensor([1, 5, 7, 9, 11, 13]), 4), (torch.tensor([1, 5, 8, 20, 21, 22, 23, 24, 25]), 3)]
+    lp, ids = teacher_topk(model, factors, reader.scaling, seqs, pad=0, k=5, device="cpu", autocast=nullcontext())
+    expected = []
+    with torch.no_grad(), reader.applied_to(model):
+        for s, start in seqs:
+            logits = model(input_ids=s[None]).logits[0, start - 1 : len(s) - 1].log_softmax(-1)  # (n_reply, V)
+            expected.append(logits.topk(5, dim=-1))
+    assert lp.shape == (2 + 6, 5)
+    torch.testing.assert_close(lp, torch.cat([e.values for e in expected]), atol=1e-4, rtol=1e-4)
+    assert torch.equal(ids, torch.cat([e.indices for e in expected]))
+
+
+def test_distillation_from_a_reader_reaches_the_loss(tmp_path, tiny_base, tiny_data):
+    """distill_weight with a reader LoRA: the run logs a positive top-k KL to the teacher, which changes the first
+    step's loss by distill_weight × distill; without a teacher it is one line."""
+    from transformers import LlamaForCausalLM
+
+    teacher = _random_lora(LlamaForCausalLM.from_pretrained(tiny_base)).save(tmp_path / "reader")
+    proc = _run(train_config(tmp_path / "d", tiny_base, tiny_data, steps=2), f"teacher={teacher}", "distill_weight=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(open(tmp_path / "d" / "run" / "log.jsonl").readline())
+    assert row["distill"] > 0
+    proc = _run(train_config(tmp_path / "p", tiny_base, tiny_data, steps=1))
+    plain = json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())
+    assert row["loss"] == pytest.approx(plain["loss"] + 2 * row["distill"], rel=1e-4)
+    proc = _run(train_config(tmp_path / "x", tiny_base, tiny_data, steps=1), "distill_weight=1")
+    assert proc.returncode != 0 and "needs teacher=" in proc.stderr and "Traceback" not in proc.stderr
