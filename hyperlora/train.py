@@ -109,6 +109,9 @@ class TrainConfig:
     save_every: int = 100
     log_every: int = 10
     seed: int = 0
+    # Start the hypernetwork from this checkpoint's weights (its hypernet settings must be the run's), not from
+    # scratch: a recipe that continues the shipped checkpoint with another loss. The optimizer starts afresh.
+    init: str = ""
     max_records: int = 0  # use at most this many training records (0 = all); for quick runs and tests
     ship: str = ""  # at the end, also write a bf16 copy of the checkpoint here (e.g. the packaged default)
 
@@ -419,6 +422,12 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         hypernet, step, opt_state = load_state(out_dir)
     else:
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
+        if cfg.init:
+            start_from = load_checkpoint(cfg.init)
+            if start_from.config != cfg.hypernet or start_from.targets != hypernet.targets:
+                raise HyperLoRAError(f"init={cfg.init}: its hypernetwork ({start_from.config}) is not this run's "
+                                     f"({cfg.hypernet}); give the run the checkpoint's hypernet settings")
+            hypernet.load_state_dict(start_from.state_dict())
     # The heads map a latent to whole rows of A and B: they take the smaller step (see head_lr_scale). The copy
     # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
     # zero in the CPU recipe unless copy_weight gives the copy attention a target: README, "Where the pass rate is

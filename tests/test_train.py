@@ -313,3 +313,18 @@ def test_distillation_from_a_reader_reaches_the_loss(tmp_path, tiny_base, tiny_d
     assert row["loss"] == pytest.approx(plain["loss"] + 2 * row["distill"], rel=1e-4)
     proc = _run(train_config(tmp_path / "x", tiny_base, tiny_data, steps=1), "distill_weight=1")
     assert proc.returncode != 0 and "needs teacher=" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_init_starts_from_a_checkpoints_weights(tmp_path, tiny_base, tiny_data):
+    """init=DIR loads the hypernetwork's weights from a checkpoint (a 1e-12 learning rate then leaves them as they
+    were); a checkpoint of another shape is one line."""
+    proc = _run(train_config(tmp_path / "a", tiny_base, tiny_data, steps=2))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = tmp_path / "a" / "run" / "final"
+    proc = _run(train_config(tmp_path / "b", tiny_base, tiny_data, steps=1), f"init={first}", "lr=1e-12")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = (safetensors.torch.load_file(p / "hypernet.safetensors") for p in (first, tmp_path / "b" / "run" / "final"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k]) for k in a)
+    assert any(torch.count_nonzero(v) for k, v in a.items() if k.startswith("head_B."))  # trained, not the init
+    proc = _run(train_config(tmp_path / "c", tiny_base, tiny_data, steps=1), f"init={first}", "hypernet.d_model=64")
+    assert proc.returncode != 0 and "is not this run's" in proc.stderr and "Traceback" not in proc.stderr
