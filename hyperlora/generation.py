@@ -74,7 +74,8 @@ def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64,
     Args:
         model, tokenizer: the base model.
         prompts: strings or message lists.
-        adapters: one ``hyperlora.Adapter`` or ``None`` per prompt (the same object may serve many prompts).
+        adapters: per prompt, a ``hyperlora.Adapter``, a ``{module: (A (r, in), B·scaling (out, r))}`` dict (what
+            ``decode.lora_factors`` makes and ``evals.lora_train`` returns), or ``None``; one object may serve many.
         max_new_tokens: reply length cap.
         batch_size: rows per forward.
         progress: optional callable(n_rows_done).
@@ -89,7 +90,7 @@ def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64,
         if adapter is not None:
             key = keys.setdefault(id(adapter), f"a{len(keys)}")
             if key not in table:
-                table[key] = lora_factors(adapter)
+                table[key] = adapter if isinstance(adapter, dict) else lora_factors(adapter)
         rows.append(Row(chat_ids(tokenizer, prompt), adapter=key))
     eos = getattr(model.generation_config, "eos_token_id", None)
     eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, (list, tuple)) else [eos])

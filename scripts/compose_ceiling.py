@@ -33,9 +33,8 @@ from hyperlora.evals.lora_train import train_loras
 from hyperlora.evals.presets import PRESETS
 
 from hyperlora.base import DEFAULT_BASE, load_base
-from hyperlora.generation import generate
+from hyperlora.generation import generate_each
 from hyperlora.generator import merge_to_rank
-from hyperlora.lora import per_example_lora
 
 
 def rule_key(rule) -> str:
@@ -60,55 +59,59 @@ def main():
     parser.add_argument("--split", default="test_combination")
     parser.add_argument("--manifestos", type=int, default=6, help="held-out manifestos (3 eval cases each)")
     parser.add_argument("--layers", type=int, nargs="*", default=[], help="decoder layers to adapt (default all)")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=PRESETS["full"]["oracle_steps"])
     parser.add_argument("--rank", type=int, default=8)
     args = parser.parse_args()
 
     start = time.perf_counter()
     model, tok = load_base(DEFAULT_BASE)
     data = load_data(args.data, progress=False)
-    cases = select_cases(data, [args.split], 16, 3)  # the eval's full-preset cases
+    full = PRESETS["full"]
+    cases = select_cases(data, [args.split], full["max_manifestos"], full["prompts_per_manifesto"])
     chosen = list(dict.fromkeys(c.manifesto for c in cases))[: args.manifestos]
     mine = {m: [c for c in cases if c.manifesto == m] for m in chosen}
     rules_of = {m: normalize_rules(mine[m][0].rules) for m in chosen}
     rules = list({rule_key(r): r for m in chosen for r in rules_of[m]}.values())
     exclude = {prompt_id(c.prompt) for c in cases}
     allowed = train_prompt_ids(data)
-    groups = [manifesto_pairs(rules_of[m], 32, allowed, exclude, seed=i) for i, m in enumerate(chosen)]
-    groups += [manifesto_pairs([r], 32, allowed, exclude, seed=100 + i) for i, r in enumerate(rules)]
+    pairs = PRESETS["full"]["oracle_pairs"]
+    groups = [manifesto_pairs(rules_of[m], pairs, allowed, exclude, seed=i) for i, m in enumerate(chosen)]
+    groups += [manifesto_pairs([r], pairs, allowed, exclude, seed=100 + i) for i, r in enumerate(rules)]
     print(f"{len(chosen)} manifestos, {len(rules)} distinct rules, {len(groups)} LoRAs to train", flush=True)
 
     trained = train_loras(model, tok, groups, rank=args.rank, alpha=2.0 * args.rank, steps=args.steps,
-                          per_group=1, lr=2e-3, max_len=192, layers=tuple(args.layers))
+                          per_group=full["oracle_per_step"], lr=full["lr"], max_len=full["train_max_len"],
+                          layers=tuple(args.layers))
     train_s = time.perf_counter() - start
     per_manifesto = dict(zip(chosen, trained["factors"][: len(chosen)]))
     per_rule = {rule_key(r): f for r, f in zip(rules, trained["factors"][len(chosen):])}
 
-    budget = PRESETS["full"]["max_new_tokens"]
+    budget = full["max_new_tokens"]
     conditions = {"manifesto": lambda m, parts: per_manifesto[m],
                   "sum": lambda m, parts: summed(parts),
                   f"sum@{args.rank}": lambda m, parts: summed(parts, rank=args.rank),
                   "mean": lambda m, parts: summed(parts, scale=1.0 / len(parts))}
-    def replies_under(factors, prompts):
-        adapter = {name: (A[None], B[None]) for name, (A, B) in factors.items()}
-        with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
-            return generate(model, tok, prompts, max_new_tokens=budget)
+    jobs = []  # (condition, case, factors, the rule checked alone or None); all decoded in one batched call
+    for m in chosen:
+        parts = [per_rule[rule_key(r)] for r in rules_of[m]]
+        for cond, make in conditions.items():
+            factors = make(m, parts)
+            jobs += [(cond, c, factors, None) for c in mine[m]]
+        for rule, part in zip(rules_of[m], parts):
+            jobs += [("alone", c, part, rule) for c in mine[m]]
+    replies = generate_each(model, tok, [c.prompt for _, c, _, _ in jobs], [f for _, _, f, _ in jobs], budget)
 
     passed = {c: [] for c in conditions}
     by_rule = {c: {} for c in (*conditions, "alone")}  # condition -> rule id -> [passed]
-    for m in chosen:
-        prompts = [c.prompt for c in mine[m]]
-        parts = [per_rule[rule_key(r)] for r in rules_of[m]]
-        for cond, make in conditions.items():
-            for c, reply in zip(mine[m], replies_under(make(m, parts), prompts)):
-                each = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
-                passed[cond].append(all(each.values()))
-                for rid, ok in each.items():
-                    by_rule[cond].setdefault(rid, []).append(ok)
-        for rule, part in zip(rules_of[m], parts):
-            for c, reply in zip(mine[m], replies_under(part, prompts)):
-                ok = verify_each([rule], reply, c.prompt, prompt_kind=c.prompt_kind)[rule["id"]]
-                by_rule["alone"].setdefault(rule["id"], []).append(ok)
+    for (cond, c, _, rule), reply in zip(jobs, replies):
+        if rule is not None:
+            ok = verify_each([rule], reply, c.prompt, prompt_kind=c.prompt_kind)[rule["id"]]
+            by_rule["alone"].setdefault(rule["id"], []).append(ok)
+            continue
+        each = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
+        passed[cond].append(all(each.values()))
+        for rid, ok in each.items():
+            by_rule[cond].setdefault(rid, []).append(ok)
     summary = {"split": args.split, "manifestos": len(chosen), "rules": len(rules), "n": len(passed["manifesto"]),
                "layers": args.layers or "all", "steps": args.steps,
                **{c: round(100 * sum(v) / len(v), 1) for c, v in passed.items()},

@@ -14,7 +14,6 @@ import argparse
 import json
 import time
 
-import torch
 from hyperlora.data_gen.prompts import prompt_id
 from hyperlora.data_gen.verifiers import verify_each
 from hyperlora.evals.data import load_data, manifesto_pairs, select_cases, train_prompt_ids
@@ -22,8 +21,7 @@ from hyperlora.evals.lora_train import train_loras
 from hyperlora.evals.presets import PRESETS
 
 from hyperlora.base import DEFAULT_BASE, load_base
-from hyperlora.generation import generate
-from hyperlora.lora import per_example_lora
+from hyperlora.generation import generate_each
 
 
 def main():
@@ -32,38 +30,39 @@ def main():
     parser.add_argument("--splits", nargs="+", default=["test_paraphrase", "test_combination", "test_family"])
     parser.add_argument("--per-split", type=int, default=4, help="oracle manifestos per split (the eval's 4)")
     parser.add_argument("--layers", type=int, nargs="+", default=list(range(22, 30)))
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=PRESETS["full"]["oracle_steps"])
     parser.add_argument("--skip-all", action="store_true",
                         help="train only --layers, not the all-layer reference (same cases and seeds every run)")
     args = parser.parse_args()
 
     model, tok = load_base(DEFAULT_BASE)
     data = load_data(args.data, progress=False)
-    cases = select_cases(data, args.splits, 16, 3)  # the eval's full-preset cases
+    full = PRESETS["full"]
+    cases = select_cases(data, args.splits, full["max_manifestos"], full["prompts_per_manifesto"])
     chosen = []
     for split in args.splits:
         in_split = list(dict.fromkeys(c.manifesto for c in cases if c.split == split))
         chosen += in_split[: args.per_split]
     mine = {m: [c for c in cases if c.manifesto == m] for m in chosen}
     exclude = {prompt_id(c.prompt) for c in cases}
-    groups = [manifesto_pairs(mine[m][0].rules, 32, train_prompt_ids(data), exclude, seed=i)
+    groups = [manifesto_pairs(mine[m][0].rules, full["oracle_pairs"], train_prompt_ids(data), exclude, seed=i)
               for i, m in enumerate(chosen)]
 
     summary = {}
-    budget = PRESETS["full"]["max_new_tokens"]
     runs = [] if args.skip_all else [("all layers", ())]
     runs.append((f"layers {args.layers[0]}-{args.layers[-1]}", tuple(args.layers)))
     for label, layers in runs:
         start = time.perf_counter()
-        trained = train_loras(model, tok, groups, rank=8, alpha=16.0, steps=args.steps, per_group=1, lr=2e-3,
-                              max_len=192, layers=layers)
+        trained = train_loras(model, tok, groups, rank=8, alpha=16.0, steps=args.steps,
+                              per_group=full["oracle_per_step"], lr=full["lr"], max_len=full["train_max_len"],
+                              layers=layers)
+        own = [c for m in chosen for c in mine[m]]
+        factors = dict(zip(chosen, trained["factors"]))  # B already carries the scale
+        replies = generate_each(model, tok, [c.prompt for c in own], [factors[c.manifesto] for c in own],
+                                full["max_new_tokens"])
         passed = {split: [] for split in args.splits}
-        for m, factors in zip(chosen, trained["factors"]):
-            adapter = {name: (A[None], B[None]) for name, (A, B) in factors.items()}  # B already carries the scale
-            with torch.inference_mode(), per_example_lora(model, adapter, 1.0):
-                replies = generate(model, tok, [c.prompt for c in mine[m]], max_new_tokens=budget)
-            for c, reply in zip(mine[m], replies):
-                passed[c.split].append(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values()))
+        for c, reply in zip(own, replies):
+            passed[c.split].append(all(verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind).values()))
         n = sum(len(v) for v in passed.values())
         summary[label] = {"all": round(100 * sum(sum(v) for v in passed.values()) / n, 1), "n": n,
                           **{s: round(100 * sum(v) / len(v), 1) for s, v in passed.items()},
