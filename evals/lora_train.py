@@ -16,7 +16,8 @@ import torch
 
 
 def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, steps: int = 100,
-                per_group: int = 2, lr: float = 2e-3, max_len: int = 160, seed: int = 0, layers=()) -> dict:
+                per_group: int = 2, lr: float = 2e-3, max_len: int = 160, seed: int = 0, layers=(),
+                progress=None) -> dict:
     """Train one LoRA per group of pairs.
 
     Args:
@@ -30,6 +31,7 @@ def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, st
         max_len: tokens per sequence (longer ones are cut at the end).
         seed: initialisation and sampling seed.
         layers: decoder layers to adapt (empty: all of them).
+        progress: optional callable(1), called after every step (a progress bar's ``update``).
 
     Returns:
         ``{"factors": [{module: (A (r, in), B·scale (out, r))} per group], "seconds": total wall time,
@@ -97,6 +99,8 @@ def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, st
                 loss.backward()
                 opt.step()
             losses.append(float(loss.detach()))
+            if progress:
+                progress(1)
     model.train(was_training)
     factors = []
     for g in range(G):

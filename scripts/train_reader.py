@@ -15,6 +15,7 @@ import time
 from hyperlora.evals.data import load_data, reader_pairs
 from hyperlora.evals.lora_train import train_loras
 from hyperlora.evals.presets import PRESETS
+from tqdm.auto import tqdm
 
 from hyperlora.adapter import Adapter
 from hyperlora.base import DEFAULT_BASE, load_base
@@ -39,8 +40,10 @@ def main():
     model, tok = load_base(args.base)
     data = load_data(args.data, progress=False)
     rank, alpha = args.rank, 2.0 * args.rank
-    trained = train_loras(model, tok, [reader_pairs(data, args.pairs)], rank=rank, alpha=alpha, steps=args.steps,
-                          per_group=args.per_step, lr=full["lr"], max_len=args.max_len, seed=2)
+    with tqdm(total=args.steps, desc="training the reader") as bar:
+        trained = train_loras(model, tok, [reader_pairs(data, args.pairs)], rank=rank, alpha=alpha,
+                              steps=args.steps, per_group=args.per_step, lr=full["lr"], max_len=args.max_len, seed=2,
+                              progress=bar.update)
     scaling = alpha / rank
     weights = {n: (A.detach().cpu(), (B / scaling).detach().cpu()) for n, (A, B) in trained["factors"][0].items()}
     adapter = Adapter(weights=weights, rank=rank, lora_alpha=alpha, base_model=args.base,
