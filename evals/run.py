@@ -85,52 +85,6 @@ def _log(progress: bool, msg: str):
         print(f"hyperlora eval: {msg}", file=sys.stderr, flush=True)
 
 
-def _random_like(factors: dict, seed: int) -> dict:
-    """A random LoRA with, module by module, the Frobenius norm of ΔW of ``factors`` (zero stays zero)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for name, (A, B) in factors.items():
-        target = torch.linalg.matrix_norm(B @ A)
-        Ar = torch.randn(A.shape, generator=g)
-        Br = torch.randn(B.shape, generator=g)
-        norm = torch.linalg.matrix_norm(Br @ Ar)
-        out[name] = (Ar, Br * (target / norm if norm > 0 else 0.0))
-    return out
-
-
-def _delta_norm(factors: dict) -> float:
-    import torch
-
-    return float(sum(torch.linalg.matrix_norm(B @ A) ** 2 for A, B in factors.values()) ** 0.5)
-
-
-class _Merged:
-    """Context: ΔW = B·A (scale folded in B) added into the weights; the originals are copied back after."""
-
-    def __init__(self, model, factors: dict):
-        self.model, self.factors, self.saved = model, factors, {}
-
-    def __enter__(self):
-        import torch
-
-        with torch.no_grad():
-            for name, (A, B) in self.factors.items():
-                w = self.model.get_submodule(name).weight
-                self.saved[name] = w.detach().clone()
-                w.add_((B @ A).to(w.dtype).to(w.device))
-        return self.model
-
-    def __exit__(self, *exc):
-        import torch
-
-        with torch.no_grad():
-            for name, w0 in self.saved.items():
-                self.model.get_submodule(name).weight.copy_(w0)
-        return False
-
-
 def _qa_correct(reply: str, answers) -> bool:
     from .metrics import qa_correct
 
@@ -198,6 +152,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
 
     from . import data as D
     from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
+    from .controls import delta_norm, random_like
     from .lora_train import train_loras
     from .metrics import is_degenerate, target_fits
     from .probe import CorpusIndex
@@ -251,8 +206,8 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
         ad = hl.generate_adapter(manifestos[k]["text"])
         adapter_ms.append(ad.provenance["generation_ms"])
         adapters[f"gen:{k}"] = lora_factors(ad)
-        delta_norms[k] = _delta_norm(adapters[f"gen:{k}"])
-        adapters[f"random:{k}"] = _random_like(adapters[f"gen:{k}"], seed=int(k, 16) % (1 << 31))
+        delta_norms[k] = delta_norm(adapters[f"gen:{k}"])
+        adapters[f"random:{k}"] = random_like(adapters[f"gen:{k}"], seed=int(k, 16) % (1 << 31))
     rank = hl.config.rank
     adapters["empty"] = lora_factors(hl.generate_adapter("", allow_empty=True))
     partner = _shuffle_partners(manifestos)
@@ -712,13 +667,15 @@ def _latency(model, tok, case, manifestos, adapters, prefixes, cfg, eos_ids, pad
 
     from hyperlora.decode import decode
 
+    from .controls import Merged
+
     mk = _key(case.manifesto)
     n = cfg["latency_tokens"]
 
     def timed(row, tokens, merged=None):
         best = []
         for _ in range(cfg["latency_repeats"]):
-            ctx = _Merged(model, adapters[merged]) if merged else _Null()
+            ctx = Merged(model, adapters[merged]) if merged else _Null()
             with ctx:
                 t0 = time.perf_counter()
                 decode(model, [row], adapters, prefixes, max_new_tokens=tokens, eos_ids=(), pad_id=pad)

@@ -6,7 +6,7 @@ random control keeps the adapter's norm.
 """
 
 import torch
-from hyperlora.evals.run import _delta_norm, _Merged, _random_like
+from hyperlora.evals.controls import Merged, delta_norm, random_like
 
 from hyperlora import Adapter
 from hyperlora.base import find_target_modules
@@ -74,7 +74,7 @@ def test_merged_adapter_matches_unmerged_and_is_undone():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with adapter.applied_to(model):
         unmerged = model(ids).logits
-    with _Merged(model, lora_factors(adapter)):
+    with Merged(model, lora_factors(adapter)):
         merged = model(ids).logits
     torch.testing.assert_close(merged, unmerged, rtol=1e-4, atol=1e-4)
     after = model.state_dict()
@@ -84,13 +84,13 @@ def test_merged_adapter_matches_unmerged_and_is_undone():
 def test_random_control_keeps_the_per_module_norm():
     model = tiny_llama()
     f = lora_factors(random_adapter(model, 4))
-    r = _random_like(f, seed=0)
+    r = random_like(f, seed=0)
     for name, (A, B) in f.items():
         Ar, Br = r[name]
         assert torch.allclose(torch.linalg.matrix_norm(Br @ Ar), torch.linalg.matrix_norm(B @ A), rtol=1e-4)
         assert not torch.allclose(Br @ Ar, B @ A)
     zero = {n: (A, torch.zeros_like(B)) for n, (A, B) in f.items()}
-    assert _delta_norm(_random_like(zero, seed=0)) == 0.0
+    assert delta_norm(random_like(zero, seed=0)) == 0.0
 
 
 def test_sampling_is_seeded_per_row_and_score_matches_manual():
