@@ -65,7 +65,7 @@ def generate(model, tokenizer, prompts, system: str | None = None, max_new_token
 
 
 def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64, batch_size: int = 32,
-                  progress=None) -> list[str]:
+                  progress=None, systems=None) -> list[str]:
     """Greedy replies where every prompt carries its own adapter (``None``: the base), as the eval decodes them.
 
     Rows with different adapters share a batch through per-example LoRA (``hyperlora.decode``), never merged, so
@@ -79,19 +79,21 @@ def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64,
         max_new_tokens: reply length cap.
         batch_size: rows per forward.
         progress: optional callable(n_rows_done).
+        systems: optional system prompt per prompt (``None`` entries keep the chat template's default).
     """
     from .decode import Row, decode, lora_factors
 
     if len(adapters) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
+    systems = systems if systems is not None else [None] * len(prompts)
     table, keys, rows = {}, {}, []
-    for prompt, adapter in zip(prompts, adapters):
+    for prompt, adapter, system in zip(prompts, adapters, systems):
         key = None
         if adapter is not None:
             key = keys.setdefault(id(adapter), f"a{len(keys)}")
             if key not in table:
                 table[key] = adapter if isinstance(adapter, dict) else lora_factors(adapter)
-        rows.append(Row(chat_ids(tokenizer, prompt), adapter=key))
+        rows.append(Row(chat_ids(tokenizer, prompt, system), adapter=key))
     eos = getattr(model.generation_config, "eos_token_id", None)
     eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, (list, tuple)) else [eos])
     eos_ids.discard(None)

@@ -121,13 +121,15 @@ def test_generate_each_equals_generate_under_each_applied_adapter(tiny_base):
     a1, a2 = random_adapter(model, 1), random_adapter(model, 2)
     prompts = ["hello there", "what is two plus two?", "name a colour", "hi"]
     adapters = [a1, a2, None, a1]
-    each = generate_each(model, tok, prompts, adapters, max_new_tokens=10, batch_size=4)
+    systems = [None, "Be brief.", None, "Speak like a pirate."]  # per row, as the prompt_tuned condition reads
+    each = generate_each(model, tok, prompts, adapters, max_new_tokens=10, batch_size=4, systems=systems)
     one_by_one = []
-    for prompt, adapter in zip(prompts, adapters):
+    for prompt, adapter, system in zip(prompts, adapters, systems):
         if adapter is None:
-            one_by_one += generate(model, tok, [prompt], max_new_tokens=10)
+            one_by_one += generate(model, tok, [prompt], system=system, max_new_tokens=10)
         else:
             with adapter.applied_to(model):
-                one_by_one += generate(model, tok, [prompt], max_new_tokens=10)
+                one_by_one += generate(model, tok, [prompt], system=system, max_new_tokens=10)
     assert each == one_by_one
+    assert each[3] != generate_each(model, tok, prompts[3:], adapters[3:], max_new_tokens=10)[0]  # the system acts
     assert each[0] != generate(model, tok, [prompts[0]], max_new_tokens=10)[0]  # the adapters do act
