@@ -413,7 +413,8 @@ def prompt_id(messages) -> str:
     return hashlib.sha1(json.dumps(norm, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def _make(kind, messages, topic="", category=""):
+def make_prompt(kind, messages, topic="", category="") -> Prompt:
+    """A ``Prompt`` of ``kind`` from ``(role, content)`` pairs, its id derived from them (``prompt_id``)."""
     messages = tuple((r, c) for r, c in messages)
     return Prompt(prompt_id(messages), kind, messages, topic, category)
 
@@ -436,7 +437,7 @@ def prompt_bank() -> tuple[Prompt, ...]:
     out: list[Prompt] = []
 
     grid = [(tpl.format(t=t), t) for tpl in _QUESTION_TEMPLATES for t in TOPICS]
-    out += [_make("question", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["question"])]
+    out += [make_prompt("question", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["question"])]
 
     grid = []
     for name, tpl in _TASK_ITEMS:
@@ -454,13 +455,13 @@ def prompt_bank() -> tuple[Prompt, ...]:
             grid += [(tpl.format(word=w), w) for w in _WORDS]
         elif name == "recipe":
             grid += [(tpl.format(food=f), f) for f in _FOODS]
-    out += [_make("task", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["task"])]
+    out += [make_prompt("task", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["task"])]
 
     grid = [(tpl.format(s=s), s) for tpl in _ADVICE_TEMPLATES for s in _SKILLS]
-    out += [_make("advice", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["advice"])]
+    out += [make_prompt("advice", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["advice"])]
 
     grid = [(tpl.format(x=x), x) for tpl in _CREATIVE_TEMPLATES for x in _CREATIVE_SUBJECTS]
-    out += [_make("creative", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["creative"])]
+    out += [make_prompt("creative", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["creative"])]
 
     grid = []
     for category, (templates, things, goals) in _HARMFUL.items():
@@ -470,17 +471,17 @@ def prompt_bank() -> tuple[Prompt, ...]:
                     grid.append((tpl.format(m=m, g=g), f"{category}|{m}"))
     for q, t in _sample(rng, grid, _QUOTA["harmful"]):
         category, thing = t.split("|")
-        out.append(_make("harmful", [("user", q)], topic=thing, category=category))
+        out.append(make_prompt("harmful", [("user", q)], topic=thing, category=category))
 
     benign = [q.strip() for q in _BENIGN_NEIGHBORS if q.strip()]
-    out += [_make("benign_neighbor", [("user", q)], topic=q) for q in benign[: _QUOTA["benign_neighbor"]]]
+    out += [make_prompt("benign_neighbor", [("user", q)], topic=q) for q in benign[: _QUOTA["benign_neighbor"]]]
 
     grid = []
     for tpl in _BAD_NEWS_TEMPLATES:
         for e in _BAD_NEWS_EVENTS:
             text = tpl.format(e=e)
             grid.append((text[0].upper() + text[1:], e))
-    out += [_make("bad_news", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["bad_news"])]
+    out += [make_prompt("bad_news", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["bad_news"])]
 
     grid = [
         (tpl.format(r=r, h=h, h2=h2), r)
@@ -489,13 +490,13 @@ def prompt_bank() -> tuple[Prompt, ...]:
         for h, h2 in _HABITS
         if not (h2 == "can't cook" and "way they" in tpl)
     ]
-    out += [_make("insult_bait", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["insult_bait"])]
+    out += [make_prompt("insult_bait", [("user", q)], topic=t) for q, t in _sample(rng, grid, _QUOTA["insult_bait"])]
 
-    out += [_make("greeting", [("user", g)], topic="greeting") for g in GREETINGS[: _QUOTA["greeting"]]]
+    out += [make_prompt("greeting", [("user", g)], topic="greeting") for g in GREETINGS[: _QUOTA["greeting"]]]
 
     grid = [(f"{a} / {f}", a, b, f) for a, b in _MULTI_TURN_SEEDS for f in _MULTI_TURN_FOLLOWUPS]
     for _, a, b, f in _sample(rng, grid, _QUOTA["multi_turn"]):
-        out.append(_make("multi_turn", [("user", a), ("assistant", b), ("user", f)], topic=a))
+        out.append(make_prompt("multi_turn", [("user", a), ("assistant", b), ("user", f)], topic=a))
 
     ids = [p.id for p in out]
     if len(set(ids)) != len(ids):  # a duplicate would silently share one cached reply between two kinds

@@ -125,7 +125,7 @@ def counterfactual_prompts(exclude_ids: set, exclude_texts: set, n_per_area: int
         harmful = [tpl.format(m=m, g=g) for tpl in _PLAIN_FOR_HARM[area] for m in things for g in goals]
         for texts, kind, category in (benign, "counterfactual_benign", ""), (harmful, "counterfactual_harmful", area):
             for text in rng.sample(sorted(set(texts)), min(n_per_area, len(set(texts)))):
-                p = P._make("harmful" if category else "task", [("user", text)], topic="counterfactual",
+                p = P.make_prompt("harmful" if category else "task", [("user", text)], topic="counterfactual",
                             category=category)
                 if p.id not in exclude_ids and text.strip().lower() not in exclude_texts:
                     out.append(P.Prompt(p.id, kind, p.messages, p.topic, p.category))
