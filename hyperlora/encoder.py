@@ -61,7 +61,28 @@ def pad_ids(id_lists: list[list[int]], pad: int, device) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-class ManifestoEncoder(nn.Module):
+class _Reader(nn.Module):
+    """What every manifesto reader shares: chunking a text into windows wrapped in the reader's own prefix and
+    suffix tokens, and encoding statements one by one. A subclass sets ``tokenizer``, ``window``, ``dim``,
+    ``_prefix``, ``_suffix`` and defines ``encode_ids``."""
+
+    def chunk(self, text: str) -> list[list[int]]:
+        """Split ``text`` into token-id chunks that each fit the window with the reader's wrapping tokens."""
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        body = self.window - len(self._prefix) - len(self._suffix)
+        pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
+        return [self._prefix + p + self._suffix for p in pieces]
+
+    def encode_statements(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode each statement of a manifesto on its own (``split_statements``; each truncated to the window).
+        Returns features (k, L, dim) and mask (k, L); k = 0 for a manifesto that states nothing."""
+        statements = split_statements(text)
+        if not statements:
+            return torch.zeros(0, 1, self.dim), torch.zeros(0, 1, dtype=torch.bool)
+        return self.encode_ids([self.chunk(s)[0] for s in statements])
+
+
+class ManifestoEncoder(_Reader):
     """Frozen transformer encoder returning per-token features of a manifesto.
 
     Args:
@@ -84,13 +105,6 @@ class ManifestoEncoder(nn.Module):
         at = full.index(bare[0])
         self._prefix, self._suffix = full[:at], full[at + len(bare) :]
 
-    def chunk(self, text: str) -> list[list[int]]:
-        """Split ``text`` into token-id chunks that each fit the window with their special tokens."""
-        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        body = self.window - len(self._prefix) - len(self._suffix)
-        pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
-        return [self._prefix + p + self._suffix for p in pieces]
-
     @torch.no_grad()
     def encode_ids(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode token-id chunks. Returns features (M, L, dim) and a bool mask (M, L), True on real tokens."""
@@ -103,19 +117,12 @@ class ManifestoEncoder(nn.Module):
         chunks = [self.tokenizer(t, truncation=True, max_length=self.window)["input_ids"] for t in texts]
         return self.encode_ids(chunks)
 
-    def encode_statements(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode each statement of a manifesto on its own (``split_statements``; each truncated to the window).
-        Returns features (k, L, dim) and mask (k, L); k = 0 for a manifesto that states nothing."""
-        statements = split_statements(text)
-        if not statements:
-            return torch.zeros(0, 1, self.dim), torch.zeros(0, 1, dtype=torch.bool)
-        return self.encode_ids([self.chunk(s)[0] for s in statements])
 
 
 BASE_READER = "base:"  # encoder name prefix: "base:12" reads the manifesto in the base's residual stream at layer 12
 
 
-class BaseReader(nn.Module):
+class BaseReader(_Reader):
     """The manifesto read by the base model itself: the residual stream entering decoder layer ``layer`` over the
     manifesto written as a system turn, one feature per token.
 
@@ -149,13 +156,6 @@ class BaseReader(nn.Module):
 
         return cls(*load_base(name), layer=layer, window=window)
 
-    def chunk(self, text: str) -> list[list[int]]:
-        """Split ``text`` into token-id chunks, each a whole system turn that fits the window."""
-        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        body = self.window - len(self._prefix) - len(self._suffix)
-        pieces = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
-        return [self._prefix + p + self._suffix for p in pieces]
-
     @torch.no_grad()
     def encode_ids(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (M, L, hidden) of token-id chunks and a bool mask (M, L), True on real tokens."""
@@ -168,12 +168,6 @@ class BaseReader(nn.Module):
 
     def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encode_ids([self.chunk(t)[0] for t in texts])
-
-    def encode_statements(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
-        statements = split_statements(text)
-        if not statements:
-            return torch.zeros(0, 1, self.dim), torch.zeros(0, 1, dtype=torch.bool)
-        return self.encode_ids([self.chunk(s)[0] for s in statements])
 
 
 def load_encoder(name: str, window: int, base_model: str, model=None, tokenizer=None) -> nn.Module:
