@@ -165,15 +165,20 @@ def load_records(cfg: TrainConfig) -> list[dict]:
     return records
 
 
+def prompt_of(record: dict):
+    """The record's prompt: a string, or the message list of a multi-turn chat (stored as JSON text)."""
+    prompt = record["prompt"]
+    if isinstance(prompt, str) and prompt.startswith("[{"):
+        prompt = json.loads(prompt)
+    return prompt
+
+
 def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids (T,), target mask (T,)): the chat up to the assistant turn, then the response and its end token.
 
     No system prompt: the adapter has to do what the system prompt would, so it is trained as it is used.
     """
-    prompt = record["prompt"]
-    if isinstance(prompt, str) and prompt.startswith("[{"):
-        prompt = json.loads(prompt)  # multi-turn chats may be stored as JSON text
-    context = chat_ids(tokenizer, prompt)
+    context = chat_ids(tokenizer, prompt_of(record))
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     end = end if isinstance(end, int) and end != tokenizer.unk_token_id else tokenizer.eos_token_id
     reply = tokenizer(record["response"], add_special_tokens=False)["input_ids"] + [end]
@@ -185,10 +190,7 @@ def tokenize(tokenizer, record: dict, max_tokens: int) -> tuple[torch.Tensor, to
 def teacher_ids(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
     """The record as the teacher reads it: the chat with its manifesto as the system turn, then the same reply
     tokens the student is trained on (``ids[target]``). Returns (ids (T',), where the reply starts)."""
-    prompt = record["prompt"]
-    if isinstance(prompt, str) and prompt.startswith("[{"):
-        prompt = json.loads(prompt)
-    context = chat_ids(tokenizer, prompt, system=record["manifesto"])
+    context = chat_ids(tokenizer, prompt_of(record), system=record["manifesto"])
     return torch.tensor(context + ids[target].tolist()), len(context)
 
 
