@@ -32,6 +32,11 @@ class HyperNetConfig:
     # Also read the manifesto in the base model's own token embeddings and let the residual-writing modules copy
     # them into B (names, keywords, phrases): see hypernet.py.
     copy_path: bool = False
+    # With the copy path: give the copied words rank rows of their own in the copying modules (o_proj, down_proj),
+    # ``copy_rank`` per layer, added to the r style rows instead of sharing them. Sharing them traded style rules
+    # for words (README, "Where the pass rate is lost"). Adapters then have rank + copy_rank everywhere (the other
+    # modules' extra rows are zero, so one PEFT rank fits all); the scale stays alpha / rank. 0 = shared rows.
+    copy_rank: int = 0
     # Composition by construction (issue 21, direction 1): read each statement of the manifesto on its own, give each
     # its own rank-r block, and concatenate the blocks along rank with one context-free bias block, so statements'
     # ΔWs add. The adapter's rank is then r·(statements + 1). See hypernet.py.
@@ -52,12 +57,22 @@ class HyperNetConfig:
             raise HyperLoRAError("module_types must name at least one linear layer type")
         if self.per_statement and self.copy_path:
             raise HyperLoRAError("per_statement and copy_path do not combine (the copy path reads whole manifestos)")
+        if self.copy_rank < 0 or (self.copy_rank and not self.copy_path):
+            raise HyperLoRAError(f"copy_rank needs copy_path=true and must be non-negative, got {self.copy_rank}")
+        if self.copy_rank and self.adapter_rank not in RANKS:
+            raise HyperLoRAError(f"rank + copy_rank is the exported adapter's rank: it must be one of {RANKS}, got "
+                                 f"{self.adapter_rank}")
         if not 8 <= self.max_manifesto_tokens <= 512:
             raise HyperLoRAError("max_manifesto_tokens must be within the encoder's 8..512 positions")
 
     @property
     def scaling(self) -> float:
         return self.alpha / self.rank
+
+    @property
+    def adapter_rank(self) -> int:
+        """The rank of the adapters this hypernetwork writes: its style rows plus any copy rows of their own."""
+        return self.rank + self.copy_rank
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

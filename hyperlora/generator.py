@@ -134,7 +134,7 @@ class HyperLoRA:
             print(
                 f"hyperlora: manifesto is {sum(len(c) - 2 for c in chunks)} tokens, over the encoder's "
                 f"{self.encoder.window}; generated {len(chunks) - 1} chunk adapters and merged them to rank "
-                f"{self.config.rank} by SVD",
+                f"{self.config.adapter_rank} by SVD",
                 file=sys.stderr,
             )
         features, mask = self.encoder.encode_ids(chunks)
@@ -148,7 +148,7 @@ class HyperLoRA:
                 k = len(chunks) - 1
                 pieces = [ids[len(ids) * c // k : len(ids) * (c + 1) // k] for c in range(k)] + [[]]
             copy = self.base_tokens.embed(pieces)
-        generated = self.hypernet(features, mask, *copy)  # {name: (A (M, r, in), B (M, out, r))}
+        generated = self.hypernet(features, mask, *copy)  # {name: (A (M, rank, in), B (M, out, rank))}
         weights = {}
         for name, (A, B) in generated.items():
             if len(chunks) == 1:
@@ -157,8 +157,8 @@ class HyperLoRA:
                 # ΔW = ΔW_empty + Σ_c (ΔW_c − ΔW_empty): each chunk adds its own rules to the generic part.
                 k = len(chunks) - 1
                 pairs = [(A[c], B[c]) for c in range(k)] + [(A[k], B[k] * (1 - k))]
-                weights[name] = merge_to_rank(pairs, self.config.rank)
-        return self._adapter(weights, self.config.rank, text, strength, start,
+                weights[name] = merge_to_rank(pairs, self.config.adapter_rank)
+        return self._adapter(weights, self.config.adapter_rank, text, strength, start,
                              chunks=len(chunks) if len(chunks) == 1 else len(chunks) - 1)
 
     def _statement_adapter(self, text: str, strength: float, start: float) -> Adapter:

@@ -12,6 +12,10 @@ reads. The base ties its input and output embeddings, so an adapter can write a 
 keyword, a closing phrase) straight into the logits without the hypernetwork learning each word's direction from
 the few times it appears in training. A learned null slot lets a row copy nothing.
 
+With ``copy_rank`` c as well, the copy goes into c rank rows of their own in each copying module instead: their B is
+the gated copy alone and their A comes from a head of its own, so words and style rules no longer share the r rows
+(sharing them traded one for the other). Every adapter then has rank r + c; the other modules' extra rows are zero.
+
 ΔW = s·B·A is exactly zero at initialisation: the B head, the bias B and the copy gates start at zero, so step-0
 logits are the base model's, while A starts random so that B receives gradient from the first step.
 """
@@ -22,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import HyperNetConfig
@@ -110,6 +115,12 @@ class HyperNet(nn.Module):
             self.copy_null = nn.Parameter(torch.zeros(d))  # the key of "copy nothing" (its value is zero)
             self.copy_gate = nn.ParameterDict({t: nn.Parameter(torch.zeros(len(by_type[t]), 1, 1))
                                                for t in self.copy_types})
+        if config.copy_rank:  # the copy rows of their own: a query embedding, and A from a bias and a head
+            c = config.copy_rank
+            self.copy_rank_emb = nn.Embedding(c, d)
+            self.copy_bias_A = nn.ParameterDict(
+                {t: nn.Parameter(torch.empty(len(by_type[t]), c, self.shapes[t][0])) for t in self.copy_types})
+            self.copy_head_A = nn.ModuleDict({t: nn.Linear(d, self.shapes[t][0], bias=False) for t in self.copy_types})
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -122,17 +133,28 @@ class HyperNet(nn.Module):
             nn.init.normal_(self.head_A[t].weight, std=bound / math.sqrt(3 * self.config.d_model))
             nn.init.zeros_(self.head_B[t].weight)  # ΔW = 0 at step 0
             nn.init.zeros_(self.bias_B[t])
+        if self.config.copy_rank:  # the same starting scale; their B (the gated copy) starts at zero
+            nn.init.normal_(self.copy_rank_emb.weight, std=0.02)
+            for t in self.copy_types:
+                bound = 1 / math.sqrt(self.shapes[t][0])
+                nn.init.uniform_(self.copy_bias_A[t], -bound, bound)
+                nn.init.normal_(self.copy_head_A[t].weight, std=bound / math.sqrt(3 * self.config.d_model))
+
+    def rows(self, module_type: str) -> int:
+        """Rank rows the hypernetwork writes per layer of this module type: r, plus the copy rows of its own."""
+        return self.config.rank + (self.config.copy_rank if module_type in self.copy_types else 0)
 
     def queries(self) -> torch.Tensor:
-        """(Q, d) learned queries, Q = Σ_types n_layers·r, ordered by type, then layer, then rank row."""
-        r = self.config.rank
+        """(Q, d) learned queries, Q = Σ_types n_layers·rows(type), ordered by type, then layer, then rank row (the
+        r style rows, then any copy rows)."""
         rank = self.rank_emb.weight  # (r, d)
         out = []
         for i, t in enumerate(self.types):
             layer = self.layer_emb(getattr(self, f"layers_{t}"))  # (n_t, d)
-            q = layer[:, None, :] + rank[None, :, :] + self.type_emb.weight[i]  # (n_t, r, d)
+            rows = torch.cat([rank, self.copy_rank_emb.weight]) if self.rows(t) > len(rank) else rank  # (rows, d)
+            q = layer[:, None, :] + rows[None, :, :] + self.type_emb.weight[i]  # (n_t, rows, d)
             out.append(q.reshape(-1, q.shape[-1]))
-        assert sum(x.shape[0] for x in out) == sum(len(n) for n in self.names.values()) * r
+        assert sum(x.shape[0] for x in out) == sum(len(self.names[t]) * self.rows(t) for t in self.types)
         return torch.cat(out)
 
     def copy_attention(self, h: torch.Tensor, keys: torch.Tensor, tokens_mask: torch.Tensor) -> torch.Tensor:
@@ -169,7 +191,8 @@ class HyperNet(nn.Module):
 
         Returns:
             ``{target name: (A (M, r, in), B (M, out, r))}``, PEFT's orientation (ΔW = s·B·A), and the copy
-            attention when asked for. With ``per_statement`` the rank is r·(k + 1), k the most statements of a
+            attention when asked for. With ``copy_rank`` c the rank is r + c (attention over the c copy rows). With
+            ``per_statement`` the rank is r·(k + 1), k the most statements of a
             manifesto in the batch: one block per statement (zeros past a manifesto's own), then the bias block.
         """
         if self.config.per_statement:
@@ -193,20 +216,29 @@ class HyperNet(nn.Module):
             h = block(h, memory, ~mask)
         h = self.out_norm(h)
 
-        r, adapters, attention, start = self.config.rank, {}, {}, 0
+        r, c, adapters, attention, start = self.config.rank, self.config.copy_rank, {}, {}, 0
         for t in self.types:
-            n = len(self.names[t])
-            h_t = h[:, start : start + n * r].unflatten(1, (n, r))  # (M, n_t, r, d)
-            start += n * r
+            n, rows = len(self.names[t]), self.rows(t)
+            h_t = h[:, start : start + n * rows].unflatten(1, (n, rows))  # (M, n_t, rows, d)
+            start += n * rows
+            h_t, h_copy = h_t[:, :, :r], h_t[:, :, r:]  # the style rows; the copy rows of their own (c or none)
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
             B = self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
             if not self.config.per_statement:
                 B = B + self.bias_B[t]
             if t in self.copy_types:
-                weights = self.copy_attention(h_t.flatten(1, 2), keys, tokens_mask)  # (M, n_t·r, T)
-                attention[t] = weights.unflatten(1, (n, r))  # (M, n_t, r, T)
-                read = attention[t] @ values[:, None]  # (M, n_t, r, out)
-                B = B + self.copy_gate[t] * read.transpose(-1, -2)
+                copying = h_copy if c else h_t  # rows (c of their own, or the r shared ones), each reading a word
+                weights = self.copy_attention(copying.flatten(1, 2), keys, tokens_mask)  # (M, n_t·rows, T)
+                attention[t] = weights.unflatten(1, copying.shape[1:3])  # (M, n_t, rows, T)
+                copied = self.copy_gate[t] * (attention[t] @ values[:, None]).transpose(-1, -2)  # (M, n_t, out, rows)
+                if c:
+                    A = torch.cat([A, self.copy_bias_A[t] + self.copy_head_A[t](h_copy)], 2)  # (M, n_t, r+c, in)
+                    B = torch.cat([B, copied], 3)  # (M, n_t, out, r+c)
+                else:
+                    B = B + copied
+            elif c:  # zero rows, so that every module's adapter has the same rank r + c (one PEFT rank)
+                A = F.pad(A, (0, 0, 0, c))
+                B = F.pad(B, (0, c))
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
         return (adapters, attention) if with_copy_attention else adapters

@@ -26,6 +26,7 @@ process: ``manifestos_per_step`` is the global batch, each process takes its con
 is a mean over the global batch, and the log shows those global means (the main process writes it).
 """
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -112,6 +113,10 @@ class TrainConfig:
     # Start the hypernetwork from this checkpoint's weights (its hypernet settings must be the run's), not from
     # scratch: a recipe that continues the shipped checkpoint with another loss. The optimizer starts afresh.
     init: str = ""
+    # Train only the hypernetwork parameters whose names start with this; the rest stay as ``init`` left them.
+    # "copy_": a copy block of its own (hypernet.copy_rank) learned on top of a frozen checkpoint, whose style rows
+    # are then exactly the checkpoint's. "" trains everything.
+    train_only: str = ""
     max_records: int = 0  # use at most this many training records (0 = all); for quick runs and tests
     ship: str = ""  # at the end, also write a bf16 copy of the checkpoint here (e.g. the packaged default)
 
@@ -341,6 +346,26 @@ def save_state(out_dir: Path, hypernet: HyperNet, optimizer, step: int, cfg: Tra
         (tmp / "train_state.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def init_from(hypernet: HyperNet, path) -> list[str]:
+    """Load checkpoint ``path`` into ``hypernet``; returns the names of tensors it lacked.
+
+    The run's hypernet settings must be the checkpoint's, except that the run may add a copy path (``copy_path``,
+    ``copy_rank``): its tensors, all named ``copy_*``, start as a fresh hypernetwork's, and since the copy gates
+    start at zero, the run's first adapters are the checkpoint's.
+    """
+    start_from = load_checkpoint(path)
+    run = hypernet.config
+    if (dataclasses.replace(start_from.config, copy_path=run.copy_path, copy_rank=run.copy_rank) != run
+            or start_from.targets != hypernet.targets):
+        raise HyperLoRAError(f"init={path}: its hypernetwork ({start_from.config}) is not this run's ({run}); give "
+                             "the run the checkpoint's hypernet settings (a copy path may be added)")
+    missing, unexpected = hypernet.load_state_dict(start_from.state_dict(), strict=False)
+    if unexpected or any(not n.startswith("copy_") for n in missing):
+        raise HyperLoRAError(f"init={path}: its weights do not fit this run's hypernetwork (it has "
+                             f"{sorted(unexpected)[:3]} that the run lacks)")
+    return missing
+
+
 def load_state(out_dir: Path) -> tuple[HyperNet, int, dict]:
     """The hypernet, the step and the optimizer state saved by ``save_state``."""
     last = out_dir / "last"
@@ -425,18 +450,22 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     else:
         hypernet, step = HyperNet(cfg.hypernet, targets, encoder.dim), 0
         if cfg.init:
-            start_from = load_checkpoint(cfg.init)
-            if start_from.config != cfg.hypernet or start_from.targets != hypernet.targets:
-                raise HyperLoRAError(f"init={cfg.init}: its hypernetwork ({start_from.config}) is not this run's "
-                                     f"({cfg.hypernet}); give the run the checkpoint's hypernet settings")
-            hypernet.load_state_dict(start_from.state_dict())
+            added = init_from(hypernet, cfg.init)
+            if added and main:
+                print(f"hyperlora: init={cfg.init}, plus {len(added)} new copy-path tensors starting as a fresh "
+                      f"hypernetwork's", file=sys.stderr)
+    trained = {n: p for n, p in hypernet.named_parameters() if n.startswith(cfg.train_only)}
+    if not trained:
+        raise HyperLoRAError(f"train_only={cfg.train_only!r} matches no hypernetwork parameter")
+    for n, p in hypernet.named_parameters():
+        p.requires_grad_(n in trained)
     # The heads map a latent to whole rows of A and B: they take the smaller step (see head_lr_scale). The copy
     # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
     # zero in the CPU recipe unless copy_weight gives the copy attention a target: README, "Where the pass rate is
     # lost".)
-    direct = ("head_A.", "head_B.")
-    heads = [p for n, p in hypernet.named_parameters() if n.startswith(direct)]
-    rest = [p for n, p in hypernet.named_parameters() if not n.startswith(direct)]
+    direct = ("head_A.", "head_B.", "copy_head_A.")
+    heads = [p for n, p in trained.items() if n.startswith(direct)]
+    rest = [p for n, p in trained.items() if not n.startswith(direct)]
     param_groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]
     optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if resuming:

@@ -148,6 +148,46 @@ def test_copy_path_writes_the_manifestos_own_token_embeddings(copying, tmp_path)
     assert torch.equal(loaded.generate_adapter(text).weights[name][1], adapter.weights[name][1])
 
 
+def test_copy_rows_of_their_own_leave_the_style_rows_alone(copying, encoder, tmp_path):
+    """With copy_rank, the copy goes into rows of their own: the first r rows are exactly those of the same weights
+    without the copy path, a copying module's extra B columns are mixtures of the manifesto's token embeddings, the
+    other modules' extra rows are zero, and the exported adapter has rank r + copy_rank at the same scale."""
+    from hyperlora.train import init_from
+
+    model = tiny_llama()
+    plain = HyperLoRA.for_model(model, HyperNetConfig(base_model="tiny-llama", d_model=32), encoder=encoder)
+    randomize_B(plain.hypernet)
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, copy_path=True, copy_rank=8)
+    own = HyperLoRA(HyperLoRA.for_model(model, config, encoder=encoder).hypernet, encoder,
+                    base_tokens=copying.base_tokens)
+    plain.save_pretrained(tmp_path / "plain")
+    assert all(n.startswith("copy_") for n in init_from(own.hypernet, tmp_path / "plain"))
+    with torch.no_grad():
+        for gate in own.hypernet.copy_gate.values():
+            gate.fill_(1.0)
+    text = "Onyx"
+    a, b = plain.generate_adapter(text), own.generate_adapter(text)
+    assert b.rank == 16 and b.scaling == pytest.approx(a.scaling)
+    E, _ = copying.base_tokens.embed([copying.base_tokens.ids(text)])
+    span = E[0].T  # (hidden, tokens)
+    for name, (A, B) in b.weights.items():
+        assert torch.allclose(A[:8], a.weights[name][0]) and torch.allclose(B[:, :8], a.weights[name][1])
+        if name.rsplit(".", 1)[-1] in COPY_TYPES:
+            copied = B[:, 8:]
+            fit = span @ torch.linalg.lstsq(span, copied).solution
+            assert copied.abs().max() > 1e-3 and torch.allclose(fit, copied, atol=1e-5)
+            assert torch.count_nonzero(A[8:]) > 0
+        else:
+            assert torch.count_nonzero(A[8:]) == 0 and torch.count_nonzero(B[:, 8:]) == 0
+
+
+def test_copy_rank_needs_the_copy_path_and_a_servable_rank():
+    with pytest.raises(HyperLoRAError, match="copy_rank needs copy_path"):
+        HyperNetConfig(copy_rank=8)
+    with pytest.raises(HyperLoRAError, match="one of"):
+        HyperNetConfig(copy_path=True, copy_rank=4)
+
+
 @pytest.fixture
 def per_statement(encoder):
     config = HyperNetConfig(base_model="tiny-llama", d_model=32, per_statement=True)

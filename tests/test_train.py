@@ -173,6 +173,25 @@ def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
     assert rows[-1]["copy"] < 0.5 * rows[0]["copy"]
 
 
+def test_copy_block_trains_alone_on_a_frozen_checkpoint(tmp_path, tiny_base, tiny_data):
+    """init=DIR with a copy block added (hypernet.copy_path, copy_rank) and train_only=copy_: every tensor of the
+    checkpoint comes out as it went in, and the new copy gates (zero at step 0) have moved."""
+    proc = _run(train_config(tmp_path / "a", tiny_base, tiny_data, steps=2))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = tmp_path / "a" / "run" / "final"
+    proc = _run(train_config(tmp_path / "b", tiny_base, tiny_data, steps=3), f"init={first}", "train_only=copy_",
+                "hypernet.copy_path=true", "hypernet.copy_rank=8", "lr=1e-2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = (safetensors.torch.load_file(p / "hypernet.safetensors") for p in (first, tmp_path / "b" / "run" / "final"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    added = set(b) - set(a)
+    assert added and all(k.startswith("copy_") for k in added)
+    assert all(torch.count_nonzero(b[k]) > 0 for k in added if k.startswith("copy_gate."))
+    proc = _run(train_config(tmp_path / "c", tiny_base, tiny_data, steps=1), "train_only=nothing_")
+    assert proc.returncode != 0 and "matches no hypernetwork parameter" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
     proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
     assert proc.returncode != 0 and "copy_weight needs hypernet.copy_path=true" in proc.stderr
