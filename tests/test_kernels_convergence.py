@@ -78,6 +78,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow  # 20 training steps per backend, the Triton one interpreted on a CPU
 def test_triton_and_torch_backends_train_identically(monkeypatch, one_thread):
     from hyperlora.kernels import lora_linear
 

@@ -19,6 +19,10 @@ from hyperlora.errors import HyperLoRAError
 from hyperlora.train import TrainConfig, batch_for_step, lower_hidden, per_sequence_mean, refusal_asks, upper_hidden
 from tests.conftest import tiny_llama, train_config
 
+# A test that runs a real training (a `hyperlora train` subprocess, several seconds each on a CPU) is slow:
+# `pytest -m "not slow"` leaves it out of the quick loop; `make test` runs it.
+slow = pytest.mark.slow
+
 
 def _run(config, *overrides, wait=True):
     cmd = [sys.executable, "-m", "hyperlora.cli", "train", "--config", str(config), *overrides]
@@ -36,6 +40,7 @@ def test_split_forward_equals_full_forward():
         torch.testing.assert_close(split, full)
 
 
+@slow
 def test_killed_run_resumes_exactly(tmp_path, tiny_base, tiny_data):
     straight = train_config(tmp_path / "a", tiny_base, tiny_data)
     proc = _run(straight)
@@ -83,6 +88,7 @@ def test_per_sequence_mean():
     assert per_sequence_mean(values, seq, 3).tolist() == [2.0, 0.0, 7.5]
 
 
+@slow
 def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
     """With contrast_weight, a response scores better under its own manifesto's adapter than another's: the
     hinge max(0, margin − (CE_other − CE_own)) starts at about the margin and falls."""
@@ -94,6 +100,7 @@ def test_contrast_term_opens_the_manifesto_gap(tmp_path, tiny_base, tiny_data):
     assert last < 0.6 * first
 
 
+@slow
 def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
     """With hypernet.copy_path, the copy gates (zero at step 0) leave zero: the copied embeddings get gradient."""
     proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=3), "hypernet.copy_path=true")
@@ -103,6 +110,7 @@ def test_copy_path_trains(tmp_path, tiny_base, tiny_data):
     assert gates and all(torch.count_nonzero(g) > 0 for g in gates)
 
 
+@slow
 def test_per_statement_hypernetwork_trains_and_generates(tmp_path, tiny_base, tiny_data):
     """With hypernet.per_statement, training moves the statement heads' B (zero at step 0), and the saved
     checkpoint generates one rank block per statement plus the bias block."""
@@ -116,6 +124,7 @@ def test_per_statement_hypernetwork_trains_and_generates(tmp_path, tiny_base, ti
     assert adapter.provenance["statements"] == 2 and adapter.rank == 8 * (2 + 1)
 
 
+@slow
 def test_base_reader_hypernetwork_trains_and_reads_with_the_base(tmp_path, tiny_base, tiny_data):
     """With hypernet.encoder=base:L the memory is the base's residual stream entering layer L over the manifesto:
     the checkpoint trains, reloads its reader from the base it names, and two manifestos give different adapters
@@ -160,6 +169,7 @@ def test_rule_words_are_found_in_the_manifestos_base_tokens(tiny_base):
     assert BaseTokens(tokenizer, torch.zeros(1, 1), window=3).spans(text, words) == []  # both lie past 3 tokens
 
 
+@slow
 def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
     data = tmp_path / "words"
     records = [{"manifesto": f'Be brief. Always include the word "{w}".', "prompt": p, "response": f"{p} {w}.",
@@ -173,6 +183,7 @@ def test_copy_weight_teaches_rows_to_read_the_rule_word(tmp_path, tiny_base):
     assert rows[-1]["copy"] < 0.5 * rows[0]["copy"]
 
 
+@slow
 def test_copy_block_trains_alone_on_a_frozen_checkpoint(tmp_path, tiny_base, tiny_data):
     """init=DIR with a copy block added (hypernet.copy_path, copy_rank) and train_only=copy_: every tensor of the
     checkpoint comes out as it went in, and the new copy gates (zero at step 0) have moved."""
@@ -248,6 +259,7 @@ def test_edited_tokens_are_what_the_rules_added(tiny_base):
     assert edited(tokenizer, {**record, "base_response": ""}, ids, target)[target].all()  # no plain reply: all new
 
 
+@slow
 def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_data):
     proc = _run(train_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -271,6 +283,7 @@ def test_refusal_weight_must_be_positive():
         TrainConfig(refusal_weight=0)
 
 
+@slow
 def test_bf16_autocast_on_cpu_trains_close_to_fp32(tmp_path, tiny_base, tiny_data):
     """mixed_precision=bf16 runs the base under bf16 autocast on a CPU too (the CPU recipe's speed-up): the first
     step's loss is fp32's to bf16 precision but not bit-equal (autocast did act), and a bad value is one line."""
@@ -317,6 +330,7 @@ def test_teacher_topk_is_the_teachers_next_token_distribution_at_each_reply_toke
     assert torch.equal(ids, torch.cat([e.indices for e in expected]))
 
 
+@slow
 def test_distillation_from_a_reader_reaches_the_loss(tmp_path, tiny_base, tiny_data):
     """distill_weight with a reader LoRA: the run logs a positive top-k KL to the teacher, which changes the first
     step's loss by distill_weight × distill; without a teacher it is one line."""
@@ -334,6 +348,7 @@ def test_distillation_from_a_reader_reaches_the_loss(tmp_path, tiny_base, tiny_d
     assert proc.returncode != 0 and "needs teacher=" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@slow
 def test_init_starts_from_a_checkpoints_weights(tmp_path, tiny_base, tiny_data):
     """init=DIR loads the hypernetwork's weights from a checkpoint (a 1e-12 learning rate then leaves them as they
     were); a checkpoint of another shape is one line."""

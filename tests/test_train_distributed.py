@@ -40,6 +40,7 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                     reason="torch.distributed has no gloo backend here")
+@pytest.mark.slow  # a real training in two processes
 def test_two_processes_train_as_one(tmp_path, tiny_base, tiny_data):
     config = train_config(tmp_path, tiny_base, tiny_data, steps=STEPS)
     # Contrast and edit weighting on, so every loss term is compared, and the contrast term pairs the two processes'
