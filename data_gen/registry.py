@@ -128,6 +128,8 @@ class RuleFamily:
         slots: ``params -> {slot: str}`` used to fill phrasings; defaults to the params themselves.
         conflicts: ids of families this one must never be combined with (made symmetric at registration).
         applies_to: prompt kinds on which the rule changes the target (None: all of them); used to pick prompts.
+        opt_in: verifiable and usable by id, but left out of ``rules.families()`` unless asked, so the default
+            dataset never draws it (adding one leaves ``hyperlora data generate``'s output unchanged).
     """
 
     id: str
@@ -142,6 +144,7 @@ class RuleFamily:
     slots: Callable | None = None
     conflicts: frozenset = frozenset()
     applies_to: tuple | None = None
+    opt_in: bool = False
 
     def validate_params(self, params) -> dict:
         """Return params as a dict after checking names and values; raise ``RuleError`` otherwise.

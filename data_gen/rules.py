@@ -29,6 +29,7 @@ import json
 import random
 
 from . import families as _families  # noqa: F401  (registers every family on import)
+from . import families_optin as _families_optin  # noqa: F401  (the opt-in ones, after the default ones)
 from . import text as T
 from .registry import FORMS, REGISTRY, Context, Draft, Phrasing, RuleError, RuleFamily, register  # noqa: F401
 
@@ -47,9 +48,14 @@ def _loaded() -> dict[str, RuleFamily]:
     return REGISTRY
 
 
-def families() -> dict[str, RuleFamily]:
-    """All registered families, ``{id: RuleFamily}``, in registration order."""
-    return dict(_loaded())
+def families(include_opt_in: bool = False) -> dict[str, RuleFamily]:
+    """The registered families, ``{id: RuleFamily}``, in registration order.
+
+    Args:
+        include_opt_in: also the opt-in families (``RuleFamily.opt_in``, e.g. ``modes``), which the dataset
+            generator never draws; ``get_family`` finds them either way.
+    """
+    return {k: f for k, f in _loaded().items() if include_opt_in or not f.opt_in}
 
 
 def get_family(family_id: str) -> RuleFamily:

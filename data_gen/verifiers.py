@@ -28,9 +28,9 @@ __all__ = [
 ]
 
 
-def list_families() -> list[str]:
-    """Ids of every rule family."""
-    return list(families())
+def list_families(include_opt_in: bool = False) -> list[str]:
+    """Ids of the rule families (the opt-in ones, e.g. ``modes``, only when asked)."""
+    return list(families(include_opt_in))
 
 
 def prompt_text(prompt) -> str:

@@ -57,6 +57,25 @@ def well_formed(text: str) -> bool:
     return not stack
 
 
+def mode_texts(text: str) -> dict[str, str]:
+    """``{mode: text}``: the words each mode speaks, read by the innermost open tag (a quote inside an aligned reply
+    counts as human, the commentary around it as ai); pieces of one mode are joined by a space, text outside every
+    span is left out, and a mode that never speaks is absent."""
+    pieces, stack, pos = {}, [], 0
+    for m in TAG.finditer(text):
+        if stack and text[pos : m.start()].strip():
+            pieces.setdefault(stack[-1], []).append(text[pos : m.start()].strip())
+        close, mode = m.groups()
+        if not close:
+            stack.append(mode)
+        elif mode in stack:
+            del stack[len(stack) - 1 - stack[::-1].index(mode) :]
+        pos = m.end()
+    if stack and text[pos:].strip():
+        pieces.setdefault(stack[-1], []).append(text[pos:].strip())
+    return {mode: " ".join(p) for mode, p in pieces.items()}
+
+
 def violations(text: str, bans) -> int:
     """How many opening tags in ``text`` a ban forbids where they stand."""
     bans, stack, count = parse_bans(bans), [], 0
