@@ -152,6 +152,16 @@ def cmd_data_generate(args):
     print(format_summary(summary))
 
 
+def cmd_data_modes(args):
+    from .data_gen.modes import format_summary, write_modes_corpus
+
+    try:
+        summary = write_modes_corpus(args.out, seed=args.seed, n=args.n, rosy_dir=args.rosy, overwrite=args.force)
+    except ValueError as e:  # data_gen reports bad arguments as ValueError; it does not import the core's errors
+        raise HyperLoRAError(str(e)) from e
+    print(format_summary(summary))
+
+
 def cmd_rosy_run(args):
     from .data_gen.rosy.pipeline import format_summary, run_pipeline
 
@@ -349,6 +359,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-manifestos", type=int, default=None, metavar="N", help="manifestos over all splits")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_data_generate)
+    p = data_verbs.add_parser(
+        "modes",
+        help="write the two-mode corpus: <ai> replies that quote people as <human>, plain <ai> answers, "
+        "<human> text",
+        description="Write chat records for conditional training on two tagged modes (seed 002, Korbak et al. "
+        "2023): (a) a user reports what someone said (rude, sarcastic, angry, dismissive, selfish, kind, worried "
+        "lines) and the reply is the aligned voice commenting kindly, the quoted words inside <human> tags inside "
+        "<ai>; (b) prompt-bank asks answered in <ai> tags (the value rules applied); (c) asks to write as a person "
+        "would, answered in <human> tags; with --rosy, the rosy run's documents (<human>) and rewrites (<ai>) too. "
+        "Every record's tags are checked (well-formed, one span of its mode, every quotation in an <ai> reply "
+        "tagged <human>) and drops are counted by reason. Each record carries prompt, response, mode, kind, "
+        "split, source, generator_version and date. Deterministic per seed (except the date); the test split "
+        "draws from held-out lines and prompts, the same whatever the seed. Does not touch `data generate`'s "
+        "dataset.",
+        epilog="writes DIR/train.jsonl, DIR/test.jsonl, DIR/dropped.jsonl (each with its reason) and "
+        "DIR/summary.json, all at once. Train a LoRA on it: scripts/train_modes.py --data DIR --out ADAPTER; "
+        "evaluate: scripts/eval_modes.py --data DIR --adapter ADAPTER --out EVAL.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="corpus directory to write")
+    p.add_argument("--rosy", metavar="DIR",
+                   help="a `hyperlora rosy run ... --export modes` output directory (its modes.jsonl joins the mix)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--n", type=int, default=2000, metavar="N",
+                   help="records over both splits, 15%% of them test (default 2000)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_data_modes)
 
     p = verbs.add_parser("rosy", help="the rosy dataset pipeline", description="The rosy dataset pipeline.")
     rosy_verbs = p.add_subparsers(dest="rosy_verb", metavar="VERB", required=True)
