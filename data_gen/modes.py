@@ -20,10 +20,10 @@ Steps over records (datatrove style): each kind has a sampler; every candidate g
 that is not one span of its mode, an ``<ai>`` reply with a quotation outside ``<human>`` tags (the ``modes``
 rule's verifier), a duplicate), and drops are counted by reason and written to ``dropped.jsonl``.
 
-Splits: ``test`` draws from a held-out 15% of the human lines, prompts and rosy documents, chosen by a hash of
-the text (not by the seed), so any seed's test split is disjoint from any seed's train split. Deterministic for a
-seed except the ``date`` field. Written all at once: ``DIR/train.jsonl``, ``test.jsonl``, ``dropped.jsonl``,
-``summary.json``.
+Splits: ``test`` draws from a held-out 15% of the human lines and asks (of each tone), prompt-bank prompts and rosy
+documents, chosen by a hash of the text or id (not by the seed), so any seed's test split is disjoint from any
+seed's train split. Deterministic for a seed except the ``date`` field. Written all at once: ``DIR/train.jsonl``,
+``test.jsonl``, ``dropped.jsonl``, ``summary.json``.
 """
 
 import datetime
@@ -31,7 +31,7 @@ import hashlib
 import json
 import random
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from hyperlora.io import atomic_dir
@@ -193,6 +193,13 @@ def held_out(key: str) -> bool:
     return int(_h("modes-held-out", key), 16) % 1000 < HELD_OUT * 1000
 
 
+def held_share(items) -> set:
+    """The held-out share of a small bank (one tone's lines or asks): the ``HELD_OUT`` share with the lowest hashes,
+    at least one, so every tone reaches the test split and which items does not depend on the seed."""
+    items = sorted(set(items), key=lambda x: _h("modes-held-out", x))
+    return set(items[: max(1, round(HELD_OUT * len(items)))])
+
+
 def censor(line: str) -> str:
     """The line with every insult (``text.INSULTS``) replaced by ``[…]``."""
     words = sorted(INSULTS, key=len, reverse=True)
@@ -213,8 +220,11 @@ def _cap(s: str) -> str:
 
 
 def _lines(split: str) -> dict[str, list[str]]:
-    test = split == "test"
-    return {tone: [x for x in lines if held_out(x) == test] for tone, lines in HUMAN_LINES.items()}
+    out = {}
+    for tone, lines in HUMAN_LINES.items():
+        held = held_share(lines)
+        out[tone] = [x for x in lines if (x in held) == (split == "test")]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- samplers
@@ -260,15 +270,16 @@ class HumanVoiceSampler:
 
     def __init__(self, split: str):
         self.lines = _lines(split)
-        self.prompts = defaultdict(list)  # tone -> the asks of this split (held out by their text, like the lines)
+        self.prompts = {}  # tone -> the asks of this split (held out by their text, like the lines)
         for tone, words in TONE_WORDS.items():
+            asks = []
             for template in HUMAN_PROMPTS:
                 for word in words:
                     a_tone = ("an " if word[0] in "aeiou" else "a ") + word
                     for person in PEOPLE if "{person}" in template else PEOPLE[:1]:
-                        prompt = template.format(tone=word, a_tone=a_tone, person=person)
-                        if held_out(prompt) == (split == "test"):
-                            self.prompts[tone].append(prompt)
+                        asks.append(template.format(tone=word, a_tone=a_tone, person=person))
+            held = held_share(asks)
+            self.prompts[tone] = sorted(x for x in set(asks) if (x in held) == (split == "test"))
 
     def __call__(self, rng: random.Random, **meta) -> dict:
         tone = rng.choice(sorted(t for t in self.lines if len(self.lines[t]) >= 2 and self.prompts[t]))

@@ -14,7 +14,6 @@ from hyperlora.data_gen.modes import (
     HUMAN_LINES,
     build_modes,
     censor,
-    held_out,
     load_modes,
     write_modes_corpus,
 )
@@ -112,6 +111,16 @@ def test_insults_in_a_quote_are_censored_but_kept_in_the_human_voice():
 
 
 def test_test_split_is_held_out_whatever_the_seed(corpus):
+    from hyperlora.data_gen.modes import AnswerSampler, HumanVoiceSampler, QuoteSampler
+
+    # the pools themselves: every line, ask and prompt-bank prompt is in exactly one split's pool
+    pools = {s: (HumanVoiceSampler(s).prompts, QuoteSampler(s).lines, AnswerSampler(s).pool)
+             for s in ("train", "test")}
+    for i in (0, 1):
+        for tone in HUMAN_LINES:
+            train, test = set(pools["train"][i][tone]), set(pools["test"][i][tone])
+            assert train and test and not train & test
+    assert not {p.id for p, _ in pools["train"][2]} & {p.id for p, _ in pools["test"][2]}
     other, _, _ = build_modes(seed=5, n=200, date="2026-01-01")
     records = corpus[0]
     train_prompts = {json.dumps(r["prompt"]) for r in records + other if r["split"] == "train"}
@@ -119,7 +128,7 @@ def test_test_split_is_held_out_whatever_the_seed(corpus):
     for r in records + other:  # quoted lines of the test split come from the held-out share of the bank
         if r["kind"] == "quote":
             said = r["prompt"][-1]["content"].split('"')[1]
-            assert held_out(said) == (r["split"] == "test")
+            assert (said in pools["test"][1][r["tone"]]) == (r["split"] == "test")
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus(corpus):
