@@ -282,9 +282,9 @@ class HumanVoiceSampler:
             self.prompts[tone] = sorted(x for x in set(asks) if (x in held) == (split == "test"))
 
     def __call__(self, rng: random.Random, **meta) -> dict:
-        tone = rng.choice(sorted(t for t in self.lines if len(self.lines[t]) >= 2 and self.prompts[t]))
+        tone = rng.choice(sorted(t for t in self.lines if self.lines[t] and self.prompts[t]))
         prompt = rng.choice(self.prompts[tone])
-        said = rng.sample(self.lines[tone], rng.choice([1, 1, 2]))
+        said = rng.sample(self.lines[tone], min(len(self.lines[tone]), rng.choice([1, 1, 2])))
         response = "<human>" + " ".join(said) + "</human>"
         return _record("human_voice", [{"role": "user", "content": prompt}], response, "human", tone=tone,
                        raw=[prompt] + said, source="modes-bank", **meta)
