@@ -10,8 +10,8 @@ conditions that share every batch and random seed: `plain` (ModeRules with no ba
 `ruled` (ModeRules with `--ban`). Both get unclosed tags closed at the end (a reply cut at `--max-new-tokens` is
 not the model's fault), so the conditions differ only by the masking. Per condition:
 
-- well_formed: share of replies whose tags nest and close (`hyperlora.modes.well_formed`); any_tag: share with
-  any mode tag at all (the base model writes none);
+- well_formed: share of replies whose tags nest and close (`hyperlora.modes.well_formed`; a reply without tags
+  counts as well-formed), also among the replies with a tag; any_tag: share with any mode tag at all;
 - violations: share of replies with an opening the bans forbid, and their mean count (`hyperlora.modes.violations`);
 - mode_accuracy: the reply is in the mode its record asks for: an `<ai>` record's reply passes the `modes` rule's
   verifier (one `<ai>` span, every quotation tagged `<human>`), a `<human>` record's reply is one `<human>` span;
@@ -143,6 +143,9 @@ def score(cases, replies, ban, rosiness=None) -> dict:
             "mode_accuracy": [[float(mode_correct(r, case["mode"])) for r in row] for case, row in zip(cases, rows)],
         }
         stats = {k: bootstrap(v) for k, v in m.items()}
+        # Among replies that write a tag at all (a reply without tags is trivially well-formed).
+        stats["well_formed_tagged"] = _stat([[w if t else float("nan") for w, t in zip(rw, rt)]
+                                             for rw, rt in zip(m["well_formed"], m["any_tag"])])
         for mode in ("ai", "human"):
             stats[f"mode_accuracy_{mode}"] = bootstrap([v for case, v in zip(cases, m["mode_accuracy"])
                                                         if case["mode"] == mode])
@@ -173,7 +176,8 @@ def run(model, tokenizer, cases, seeds=(0, 1, 2), ban=("ai>human",), max_new_tok
                        **{cond: replies[cond][i] for cond in CONDITIONS}} for i, c in enumerate(cases)]}
 
 
-ROWS = [("well_formed", "tags well-formed", True), ("any_tag", "replies with any tag", True),
+ROWS = [("well_formed", "tags well-formed", True), ("well_formed_tagged", "  among replies with a tag", True),
+        ("any_tag", "replies with any tag", True),
         ("violating", "replies with a banned opening", True), ("violations", "banned openings a reply", False),
         ("mode_accuracy", "mode accuracy (all)", True), ("mode_accuracy_ai", "  asked <ai>", True),
         ("mode_accuracy_human", "  asked <human>", True), ("rosiness_ai", "rosiness inside <ai>", False),

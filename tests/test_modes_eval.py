@@ -108,6 +108,7 @@ def test_eval_metrics_are_read_from_the_replies(tiny_base):
     assert m["plain"]["violating"]["value"] == 1.0 and m["plain"]["violations"]["value"] == 1.0
     assert m["ruled"]["violating"]["value"] == 0.0
     assert m["plain"]["well_formed"]["value"] == 1.0 and m["ruled"]["well_formed"]["value"] == 0.0  # stray </human>
+    assert m["ruled"]["well_formed_tagged"]["value"] == 0.0 and m["plain"]["any_tag"]["value"] == 1.0
     assert m["plain"]["mode_accuracy_ai"]["value"] == 1.0 and m["plain"]["mode_accuracy_human"]["value"] == 0.0
     assert m["plain"]["mode_accuracy"]["value"] == 0.75 and m["ruled"]["mode_accuracy_ai"]["value"] == 0.0
     assert m["ruled_minus_plain"]["violating"]["value"] == -1.0
@@ -124,6 +125,9 @@ def test_score_counts_every_banned_opening_of_a_reply():
     two = "<ai>a <human>b</human> c <human>d</human></ai>"
     replies = {"plain": [[two], ["<human>hey</human>"]], "ruled": [["<ai>a</ai>"], ["<human>hey</human>"]]}
     m = eval_modes.score(cases, replies, ["ai>human"])
+    bare = eval_modes.score(cases, {"plain": [["hi"], ["<ai>x"]], "ruled": [["hi"], ["yo"]]}, ["ai>human"])
+    assert bare["plain"]["well_formed"]["value"] == 0.5 and bare["plain"]["well_formed_tagged"]["n"] == 1
+    assert bare["plain"]["well_formed_tagged"]["value"] == 0.0 and bare["ruled"]["well_formed_tagged"]["n"] == 0
     assert m["plain"]["violations"]["value"] == 1.0  # (2 + 0) / 2 cases
     assert m["plain"]["violating"]["value"] == 0.5 and m["ruled"]["violating"]["value"] == 0.0
     assert m["plain"]["mode_accuracy"]["value"] == 1.0 and m["ruled"]["mode_accuracy"]["value"] == 1.0
