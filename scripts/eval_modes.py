@@ -234,6 +234,8 @@ def main(argv=None):
     parser.add_argument("--ban", action="append", metavar="RULE",
                         help="banned transition of the ruled condition, repeatable (default ai>human)")
     parser.add_argument("--batch-size", type=int, default=16, help="prompts decoded together (default 16)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default torch's; 1 when another job holds "
+                        "the cores: two threads fighting a training run for 2 cores made steps ~40x slower here)")
     parser.add_argument("--no-rosiness", action="store_true", help="skip the rosiness classifier")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -243,6 +245,8 @@ def main(argv=None):
     for name in ("n", "seeds", "max_new_tokens", "batch_size"):
         if getattr(args, name) < 1:
             raise HyperLoRAError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        raise HyperLoRAError(f"--threads must be at least 1, got {args.threads}")
     if not 0 < args.temperature <= 5:
         raise HyperLoRAError(f"--temperature must be within (0, 5], got {args.temperature}")
     from pathlib import Path
@@ -261,6 +265,10 @@ def main(argv=None):
     from hyperlora.cli import quiet_libraries
 
     quiet_libraries()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     adapter = Adapter.load(args.adapter) if args.adapter else None
     base = args.base or (adapter and adapter.base_model) or DEFAULT_BASE
     model, tokenizer = load_base(base)
