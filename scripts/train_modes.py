@@ -10,8 +10,9 @@ split (`hyperlora data modes --out DIR`): what a practitioner would do to teach 
 The adapter dir loads with `hyperlora.adapter.Adapter.load` and plain `PeftModel.from_pretrained`; evaluate it
 with `scripts/eval_modes.py --adapter DIR`.
 
-Cost on 2 CPU cores (SmolLM2-135M, fp32): about 6.5 s a step at batch 8 of ~130 tokens, so 120 steps take
-~13 min (more when another job shares the cores).
+Cost on 2 CPU cores (SmolLM2-135M, fp32), estimated, not measured: the corpus's records are ~100 tokens (prompt
+and chat template included; a batch of 8 pads to ~140), and a forward+backward of 8 x 128 tokens takes ~6.5 s here
+(DESIGN.md), so 120 steps should take ~10-13 min on free cores (much longer while another job holds them).
 """
 
 import argparse
@@ -51,7 +52,8 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="a `hyperlora data modes` corpus directory")
     parser.add_argument("--out", required=True, help="where to write the PEFT adapter directory")
     parser.add_argument("--base", default=DEFAULT_BASE, help="base model (default: the embedded SmolLM2-135M)")
-    parser.add_argument("--steps", type=int, default=120, help="optimizer steps (default 120, ~13 min on 2 cores)")
+    parser.add_argument("--steps", type=int, default=120,
+                        help="optimizer steps (default 120, ~10-13 min on 2 free cores)")
     parser.add_argument("--batch", type=int, default=8, help="records a step (default 8)")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8; alpha = 2 x rank)")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
