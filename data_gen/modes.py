@@ -370,25 +370,26 @@ def read_rosy(rosy_dir) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------------- filters
+# Each takes a candidate record and returns the reason it is dropped, or None to keep it.
 
 
-def _tag_in_text(r):
+def drop_tag_in_text(r):
     return "tag_in_text" if any(TAG.search(x) for x in r["_raw"]) else None
 
 
-def _malformed(r):
+def drop_malformed(r):
     return "malformed_tags" if not well_formed(r["response"]) else None
 
 
-def _not_one_span(r):
+def drop_not_one_span(r):
     return f"not_one_{r['mode']}_span" if not one_span(r["response"], r["mode"]) else None
 
 
-def _untagged_quote(r):
+def drop_untagged_quote(r):
     return "untagged_quote" if r["mode"] == "ai" and untagged_quotes(r["response"]) else None
 
 
-FILTERS = (_tag_in_text, _malformed, _not_one_span, _untagged_quote)
+FILTERS = (drop_tag_in_text, drop_malformed, drop_not_one_span, drop_untagged_quote)
 
 
 # -------------------------------------------------------------------------------------------------------- build

@@ -147,7 +147,7 @@ def test_a_stray_tag_or_a_malformed_reply_is_dropped_with_its_reason(monkeypatch
     assert summary["dropped"].get("tag_in_text", 0) > 0
     assert not any("zzyzx" in r["response"] for r in records)
     broken = {"mode": "ai", "response": "<ai>x <human>y</ai>", "_raw": ["x"], "prompt": []}
-    assert M._malformed(broken) == "malformed_tags"
+    assert M.drop_malformed(broken) == "malformed_tags"
 
 
 def _rosy_dir(tmp_path):
