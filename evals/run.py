@@ -92,7 +92,7 @@ def _qa_correct(reply: str, answers) -> bool:
 
 
 def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir=None, seeds: int = 3,
-             progress: bool = True, base: str | None = None, **overrides) -> dict:
+             progress: bool = True, base: str | None = None, reader=None, **overrides) -> dict:
     """Run every condition and metric and write ``out_dir/results.json``, ``report.md`` and PNG plots.
 
     Args:
@@ -105,6 +105,8 @@ def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir
         seeds: sampling seeds (>= 3 for the sampled metrics).
         progress: progress messages and bars on stderr.
         base: base model name (None: the checkpoint's base).
+        reader: a saved manifesto-reader LoRA (``scripts/train_reader.py``, the same recipe) for ``prompt_tuned``,
+            instead of training it here (about 19 of the full eval's minutes on 2 CPU cores).
         overrides: any preset key (see ``PRESETS``), e.g. ``max_manifestos=10``.
 
     Returns:
@@ -117,7 +119,8 @@ def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(_threads(threads))
-        return _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, overrides, t_start, timing)
+        return _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader, overrides, t_start,
+                    timing)
     finally:
         torch.set_num_threads(threads)
 
@@ -141,7 +144,7 @@ def _threads(default: int) -> int:
     return 1 if busy else default
 
 
-def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, overrides, t_start, timing):
+def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, overrides, t_start, timing):
     import torch
     from hyperlora.data_gen.verifiers import is_refusal, normalize_rules, verify_each
 
@@ -178,6 +181,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     if not cases:
         raise HyperLoRAError(f"no rule-bearing records in split(s) {', '.join(splits)}")
     hl = hyperlora.HyperLoRA.from_pretrained(checkpoint)
+    saved_reader = _saved_reader(reader_dir, base or hl.config.base_model) if reader_dir else None
     model, tok = hyperlora.load_base(base or hl.config.base_model)
     hl.check_base(model)
     if torch.cuda.is_available():
@@ -231,17 +235,20 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     groups = [D.manifesto_pairs(manifestos[k]["rules"], cfg["oracle_pairs"], train_pids, exclude, seed=i)
               for i, k in enumerate(oracle_keys)]
     mt_pairs = D.multitask_pairs(dd, cfg["multitask_pairs"])
-    _log(progress, f"training {len(oracle_keys)} oracle LoRAs, the multitask LoRA and the prompt_tuned reader "
-                   f"({cfg['oracle_steps']} steps; multitask {cfg['multitask_steps']}; reader {cfg['reader_steps']})")
+    _log(progress, f"training {len(oracle_keys)} oracle LoRAs, the multitask LoRA"
+                   f"{'' if reader_dir else ' and the prompt_tuned reader'} ({cfg['oracle_steps']} steps; multitask "
+                   f"{cfg['multitask_steps']}{'' if reader_dir else '; reader ' + str(cfg['reader_steps'])})")
     # Oracle, multitask and reader have their own step counts: the oracle groups train jointly, then the others.
     oracle = train_loras(model, tok, groups, rank=rank, alpha=2.0 * rank, steps=cfg["oracle_steps"],
                          per_group=cfg["oracle_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"])
     multitask = train_loras(model, tok, [mt_pairs], rank=rank, alpha=2.0 * rank, steps=cfg["multitask_steps"],
                             per_group=cfg["multitask_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"], seed=1)
-    # The reader sees the manifesto in its context, so its sequences are longer than the other LoRAs'.
-    reader = train_loras(model, tok, [D.reader_pairs(dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
-                         steps=cfg["reader_steps"], per_group=cfg["reader_per_step"], lr=cfg["lr"],
-                         max_len=cfg["reader_max_len"], seed=2)
+    if saved_reader:
+        reader = saved_reader
+    else:  # the reader sees the manifesto in its context, so its sequences are longer than the other LoRAs'
+        reader = train_loras(model, tok, [D.reader_pairs(dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
+                             steps=cfg["reader_steps"], per_group=cfg["reader_per_step"], lr=cfg["lr"],
+                             max_len=cfg["reader_max_len"], seed=2)
     for k, f in zip(oracle_keys, oracle["factors"]):
         adapters[f"oracle:{k}"] = f
     adapters["multitask"] = multitask["factors"][0]
@@ -525,9 +532,11 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, ove
     }
     for name, trained in (("multitask", multitask), ("prompt_tuned", reader)):
         results[name] = {"train_seconds": trained["seconds"], "steps": trained["steps"],
-                         "pairs": trained["n_pairs"][0], "rank": rank,
+                         "pairs": trained["n_pairs"][0], "rank": trained.get("rank", rank),
                          "final_loss": trained["losses"][-1] if trained["losses"] else None,
                          "first_loss": trained["losses"][0] if trained["losses"] else None}
+    if reader_dir:
+        results["prompt_tuned"]["loaded_from"] = str(reader_dir)
 
     untrained = all(v == 0 for v in delta_norms.values())
     timing["total_s"] = time.perf_counter() - t_start
@@ -573,6 +582,21 @@ def _guarded(reply: str, prompt, rules) -> str:
     if not verdict.allowed:
         return guard.refusal(verdict)
     return reply if guard.check_answer(reply, rules=normalize_rules(rules)).allowed else guard.WITHHELD
+
+
+def _saved_reader(path, base_model: str) -> dict:
+    """A reader LoRA saved by scripts/train_reader.py, in ``train_loras``' result layout (trained elsewhere: its
+    steps and losses are the ones it recorded, its seconds here 0)."""
+    from hyperlora.adapter import Adapter
+    from hyperlora.decode import lora_factors
+
+    adapter = Adapter.load(path)
+    if adapter.base_model != base_model:
+        raise HyperLoRAError(f"--reader {path} is a LoRA for {adapter.base_model}, not {base_model}")
+    made = adapter.provenance
+    loss = made.get("final_loss")
+    return {"factors": [lora_factors(adapter)], "seconds": 0.0, "steps": made.get("steps"),
+            "n_pairs": [made.get("pairs")], "rank": adapter.rank, "losses": [loss] if loss is not None else []}
 
 
 def _as_list(x):

@@ -179,7 +179,8 @@ def cmd_eval(args):
     from .evals.run import format_summary, parse_sets, run_eval
 
     overrides = parse_sets(args.set)
-    results = run_eval(args.out, args.checkpoint, args.split, args.quick, args.data, args.seeds, **overrides)
+    results = run_eval(args.out, args.checkpoint, args.split, args.quick, args.data, args.seeds, reader=args.reader,
+                       **overrides)
     print(format_summary(results))
     print(f"wrote {args.out}/results.json, report.md and plots")
 
@@ -440,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a small subset (a few minutes on 2 CPU cores)")
     p.add_argument("--data", metavar="DIR", help="dataset from `hyperlora data generate` (default: seed 0, cached)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="sampling seeds (default 3)")
+    p.add_argument("--reader", metavar="DIR", help="the prompt_tuned condition's manifesto-reader LoRA, saved by "
+                   "scripts/train_reader.py, instead of training it in the eval (saves ~19 min of the full eval)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
     p.set_defaults(func=cmd_eval)
 

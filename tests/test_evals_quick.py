@@ -111,3 +111,28 @@ def test_bad_input_is_one_clear_error(tmp_path, quick):
         run_eval(tmp_path / "c", quick=True, progress=False)
     with pytest.raises(HyperLoRAError, match="unknown eval settings"):
         run_eval(tmp_path / "d", quick=True, progress=False, bogus=1)
+
+
+def test_a_saved_reader_is_used_instead_of_training_one(tmp_path):
+    """``reader=DIR`` (``hyperlora eval --reader``) takes the prompt_tuned LoRA from disk and trains none: a saved
+    reader whose B is zero makes prompt_tuned the system prompt itself (KL to it 0 on every case)."""
+    import torch
+
+    import hyperlora
+    from hyperlora import Adapter
+    from hyperlora.base import find_target_modules
+
+    model, _ = hyperlora.load_base()
+    weights = {n: (torch.randn(8, m.in_features) * 0.05, torch.zeros(m.out_features, 8))
+               for n, m in find_target_modules(model).items()}
+    Adapter(weights=weights, rank=8, lora_alpha=16.0, base_model=hyperlora.base.DEFAULT_BASE,
+            module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}),
+            provenance={"steps": 7, "pairs": 9, "final_loss": 1.5}).save(tmp_path / "reader")
+    res = run_eval(tmp_path / "eval", split="test_paraphrase", quick=True, progress=False, reader=tmp_path / "reader",
+                   max_manifestos=1, n_qa=2, n_refusal=1)
+    assert res["prompt_tuned"]["loaded_from"] == str(tmp_path / "reader")
+    assert res["prompt_tuned"]["steps"] == 7 and res["prompt_tuned"]["train_seconds"] == 0
+    assert res["kl_to_system"]["prompt_tuned"]["value"] == pytest.approx(0, abs=1e-6)
+    assert res["kl_to_system"]["base"]["value"] > 1e-3  # the check can see a difference
+    with pytest.raises(HyperLoRAError, match="not an adapter directory"):
+        run_eval(tmp_path / "e", quick=True, progress=False, reader=tmp_path / "missing")
