@@ -32,6 +32,8 @@ import json
 import math
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hyperlora.errors import HyperLoRAError
@@ -144,24 +146,134 @@ def _threads(default: int) -> int:
     return 1 if busy else default
 
 
+@dataclass
+class _Eval:
+    """What the sections of one eval share; `_run` fills it section by section, in the order written here."""
+
+    # setup: settings, data, model
+    cfg: dict
+    seeds: int
+    progress: bool
+    timing: dict
+    dd: dict
+    splits: list
+    cases: list
+    hl: object
+    model: object
+    tok: object
+    eos_ids: set
+    pad: int
+    reader_dir: object = None
+    saved_reader: dict | None = None
+    # manifestos in play and what each one gets
+    train_pids: set = field(default_factory=set)
+    refusal_items: list = field(default_factory=list)
+    manifestos: dict = field(default_factory=dict)  # key -> {"text", "rules", "families"} (+ "split" for oracles)
+    adapters: dict = field(default_factory=dict)  # name a Row uses -> LoRA factors
+    adapter_ms: list = field(default_factory=list)
+    delta_norms: dict = field(default_factory=dict)
+    partner: dict = field(default_factory=dict)
+    oracle_keys: list = field(default_factory=list)
+    trained: dict = field(default_factory=dict)  # "oracle", "multitask", "reader" -> train_loras' result
+    prefixes: dict = field(default_factory=dict)
+    prefix_ms: dict = field(default_factory=dict)
+    # the decode jobs and their replies
+    jobs: list = field(default_factory=list)  # (workload, condition, item index, seed, Row)
+    sampled_cases: list = field(default_factory=list)
+    qa_items: list = field(default_factory=list)
+    qa_keys: list = field(default_factory=list)
+    probe_keys: list = field(default_factory=list)
+    probe_units: list = field(default_factory=list)  # (model, prompt name, manifesto key or None)
+    gen_ids: list = field(default_factory=list)
+    texts: list = field(default_factory=list)
+    by: dict = field(default_factory=dict)  # (workload, condition) -> item index -> job indices
+
+    def row(self, cond: str, prompt, mkey: str, example=None, **kw):
+        """The decoding row of ``cond`` for one prompt under manifesto ``mkey`` (None if cond has no row)."""
+        from hyperlora.decode import Row
+        from hyperlora.generation import chat_ids
+
+        tok, text = self.tok, self.manifestos[mkey]["text"]
+        if cond == "base":
+            return Row(chat_ids(tok, prompt), **kw)
+        if cond == "system_prompt":
+            return Row(chat_ids(tok, prompt, text), **kw)
+        if cond == "system_prompt_example":
+            shots = list(example[0]) + [{"role": "assistant", "content": example[1]}] if example else []
+            return Row(chat_ids(tok, shots + _msgs(prompt), text), **kw)
+        if cond in ("adapter", "adapter_guard"):  # the guard acts on the adapter's replies (_guarded), not the model
+            return Row(chat_ids(tok, prompt), adapter=f"gen:{mkey}", **kw)
+        if cond == "adapter_system_prompt":
+            return Row(chat_ids(tok, prompt, text), adapter=f"gen:{mkey}", **kw)
+        if cond == "oracle_lora":
+            return Row(chat_ids(tok, prompt), adapter=f"oracle:{mkey}", **kw) if mkey in self.oracle_keys else None
+        if cond == "kv_prefix":
+            ids = chat_ids(tok, prompt, text)
+            if ids[: len(self.prefixes[mkey]["ids"])] != self.prefixes[mkey]["ids"]:
+                raise RuntimeError("the chat template does not keep the system turn as a prefix")
+            return Row(ids, prefix=mkey, **kw)
+        if cond == "prompt_tuned":
+            return Row(chat_ids(tok, prompt, text), adapter="reader", **kw)
+        if cond == "shuffled":
+            return Row(chat_ids(tok, prompt), adapter=f"gen:{self.partner[mkey]}", **kw)
+        if cond == "empty":
+            return Row(chat_ids(tok, prompt), adapter="empty", **kw)
+        if cond == "random":
+            return Row(chat_ids(tok, prompt), adapter=f"random:{mkey}", **kw)
+        if cond == "multitask":
+            return Row(chat_ids(tok, prompt), adapter="multitask", **kw)
+        raise ValueError(cond)
+
+    def text(self, workload: str, cond: str, i: int) -> str:
+        """The (first) reply of ``cond`` to item ``i`` of ``workload``."""
+        return self.texts[self.by[(workload, cond)][i][0]]
+
+
+@contextmanager
+def _timed(timing: dict, key: str):
+    t = time.perf_counter()
+    yield
+    timing[key] = time.perf_counter() - t
+
+
 def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, overrides, t_start, timing):
-    import torch
-    from hyperlora.data_gen.verifiers import is_refusal, normalize_rules, verify_each
-
-    import hyperlora
-    from hyperlora.decode import Row, decode, lora_factors, prefill_prefix, score
-    from hyperlora.generation import chat_ids
-    from hyperlora.io import atomic_dir
-
-    from . import data as D
-    from .capability_data import NEUTRAL_PROMPT, NEUTRAL_TEXT, QA
-    from .controls import delta_norm, random_like
-    from .lora_train import train_loras
-    from .metrics import is_degenerate, target_fits
-    from .probe import CorpusIndex
-    from .stats import bootstrap, paired_bootstrap
-
     out_dir = Path(out_dir)
+    cfg = _settings(out_dir, quick, seeds, overrides)
+    with _timed(timing, "setup_s"):
+        ev = _setup(cfg, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, timing)
+    _log(progress, f"{len(ev.cases)} cases from {', '.join(ev.splits)}; checkpoint {ev.hl.checkpoint_hash}")
+    _gather_manifestos(ev)
+    with _timed(timing, "adapters_s"):
+        _generate_adapters(ev)
+    _pick_oracles(ev)
+    with _timed(timing, "training_s"):
+        _train_loras(ev)
+    with _timed(timing, "prefill_s"):
+        _prefill_prefixes(ev)
+    _build_jobs(ev)
+    _decode_jobs(ev)
+
+    results = {"meta": {}, "conditions": list(CONDITIONS)}
+    results.update(_pass_rates(ev))
+    _log(progress, "scoring (KL, perplexity)")
+    with _timed(timing, "scoring_s"):
+        results["kl_to_system"] = _kl_to_system(ev)
+        results.update(_capability(ev))
+    results.update(_refusal(ev))
+    with _timed(timing, "probe_s"):
+        results["hello_probe"] = _hello_probe(ev)
+    results.update(_costs(ev))
+    results.update(_training_costs(ev))
+    timing["total_s"] = time.perf_counter() - t_start
+    results["meta"] = _meta(ev, checkpoint, quick, data_dir)
+    _write(out_dir, results)
+    return results
+
+
+# ---------------------------------------------------------------- setup: data, models, adapters
+
+def _settings(out_dir: Path, quick, seeds, overrides) -> dict:
+    """The preset with its overrides, after the checks that need nothing loaded."""
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and
                                                        not (out_dir / "results.json").exists())):
         raise HyperLoRAError(f"{out_dir} exists and is not an eval output directory; choose another --out")
@@ -172,9 +284,17 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
     if unknown:
         raise HyperLoRAError(f"unknown eval settings {unknown}; known: {sorted(cfg)}")
     cfg.update(overrides)
+    return cfg
 
-    # ---------------------------------------------------------------- setup: data, models, adapters
-    t = time.perf_counter()
+
+def _setup(cfg, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, timing) -> _Eval:
+    """The eval cases, the hypernetwork and the base model (a saved reader is loaded first: a bad path fails early)."""
+    import torch
+
+    import hyperlora
+
+    from . import data as D
+
     dd = D.load_data(data_dir, quick=quick, progress=progress)
     splits = D.resolve_splits(dd, split)
     cases = D.select_cases(dd, splits, cfg["max_manifestos"], cfg["prompts_per_manifesto"])
@@ -189,208 +309,243 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
     eos_ids = {tok.eos_token_id} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
     eos_ids.discard(None)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    timing["setup_s"] = time.perf_counter() - t
-    _log(progress, f"{len(cases)} cases from {', '.join(splits)}; checkpoint {hl.checkpoint_hash}")
+    return _Eval(cfg=cfg, seeds=seeds, progress=progress, timing=timing, dd=dd, splits=splits, cases=cases, hl=hl,
+                 model=model, tok=tok, eos_ids=eos_ids, pad=pad, reader_dir=reader_dir, saved_reader=saved_reader)
 
-    # Manifestos in play: eval cases first, then the refusal set (values manifestos).
-    train_pids = D.train_prompt_ids(dd)
-    case_pids = {_pid(c.prompt) for c in cases}
-    refusal_items = select_refusal_items(dd, splits, cfg, train_pids)
-    manifestos = {}  # key -> {"text", "rules", "families"}
-    for c in cases:
-        manifestos.setdefault(_key(c.manifesto), {"text": c.manifesto, "rules": c.rules, "families": c.family_ids})
-    for it in refusal_items:
-        manifestos.setdefault(_key(it["manifesto"]), {"text": it["manifesto"], "rules": it["rules"],
-                                                       "families": [r["id"] for r in it["rules"]]})
-    mkeys = list(manifestos)
 
-    t = time.perf_counter()
-    adapters, adapter_ms, delta_norms = {}, [], {}
-    for k in mkeys:
-        ad = hl.generate_adapter(manifestos[k]["text"])
-        adapter_ms.append(ad.provenance["generation_ms"])
-        adapters[f"gen:{k}"] = lora_factors(ad)
-        delta_norms[k] = delta_norm(adapters[f"gen:{k}"])
-        adapters[f"random:{k}"] = random_like(adapters[f"gen:{k}"], seed=int(k, 16) % (1 << 31))
-    rank = hl.config.rank
-    adapters["empty"] = lora_factors(hl.generate_adapter("", allow_empty=True))
-    partner = _shuffle_partners(manifestos)
-    timing["adapters_s"] = time.perf_counter() - t
+def _gather_manifestos(ev: _Eval):
+    """Manifestos in play: eval cases first, then the refusal set (values manifestos)."""
+    from . import data as D
 
-    # Oracle LoRAs: the first `oracle_manifestos` manifestos per split plus the refusal manifestos; the multitask
-    # LoRA trains in the same batch as one more group.
-    oracle_keys = []
-    for s in splits:
-        for c in cases:
+    ev.train_pids = D.train_prompt_ids(ev.dd)
+    ev.refusal_items = select_refusal_items(ev.dd, ev.splits, ev.cfg, ev.train_pids)
+    for c in ev.cases:
+        ev.manifestos.setdefault(_key(c.manifesto), {"text": c.manifesto, "rules": c.rules,
+                                                     "families": c.family_ids})
+    for it in ev.refusal_items:
+        ev.manifestos.setdefault(_key(it["manifesto"]), {"text": it["manifesto"], "rules": it["rules"],
+                                                          "families": [r["id"] for r in it["rules"]]})
+
+
+def _generate_adapters(ev: _Eval):
+    """Each manifesto's generated adapter and its random twin (same per-module norm), the empty manifesto's, and the
+    shuffle partners."""
+    from hyperlora.decode import lora_factors
+
+    from .controls import delta_norm, random_like
+
+    for k in ev.manifestos:
+        ad = ev.hl.generate_adapter(ev.manifestos[k]["text"])
+        ev.adapter_ms.append(ad.provenance["generation_ms"])
+        ev.adapters[f"gen:{k}"] = lora_factors(ad)
+        ev.delta_norms[k] = delta_norm(ev.adapters[f"gen:{k}"])
+        ev.adapters[f"random:{k}"] = random_like(ev.adapters[f"gen:{k}"], seed=int(k, 16) % (1 << 31))
+    ev.adapters["empty"] = lora_factors(ev.hl.generate_adapter("", allow_empty=True))
+    ev.partner = _shuffle_partners(ev.manifestos)
+
+
+# ---------------------------------------------------------------- oracle, multitask and reader LoRAs
+
+def _pick_oracles(ev: _Eval):
+    """The manifestos that get an oracle LoRA: the first `oracle_manifestos` per split, then the refusal ones."""
+    manifestos, keys = ev.manifestos, ev.oracle_keys
+    for s in ev.splits:
+        for c in ev.cases:
             k = _key(c.manifesto)
-            if c.split == s and k not in oracle_keys and sum(
-                    1 for o in oracle_keys if manifestos[o].get("split") == s) < cfg["oracle_manifestos"]:
+            if c.split == s and k not in keys and sum(
+                    1 for o in keys if manifestos[o].get("split") == s) < ev.cfg["oracle_manifestos"]:
                 manifestos[k]["split"] = s
-                oracle_keys.append(k)
-    for it in refusal_items:
-        if _key(it["manifesto"]) not in oracle_keys:
-            oracle_keys.append(_key(it["manifesto"]))
-    t = time.perf_counter()
-    exclude = case_pids | {_pid(it["prompt"]) for it in refusal_items}
-    groups = [D.manifesto_pairs(manifestos[k]["rules"], cfg["oracle_pairs"], train_pids, exclude, seed=i)
-              for i, k in enumerate(oracle_keys)]
-    mt_pairs = D.multitask_pairs(dd, cfg["multitask_pairs"])
-    _log(progress, f"training {len(oracle_keys)} oracle LoRAs, the multitask LoRA"
-                   f"{'' if reader_dir else ' and the prompt_tuned reader'} ({cfg['oracle_steps']} steps; multitask "
-                   f"{cfg['multitask_steps']}{'' if reader_dir else '; reader ' + str(cfg['reader_steps'])})")
+                keys.append(k)
+    for it in ev.refusal_items:
+        if _key(it["manifesto"]) not in keys:
+            keys.append(_key(it["manifesto"]))
+
+
+def _train_loras(ev: _Eval):
+    """Train the oracle LoRAs, the multitask LoRA and (unless one was saved) the manifesto reader."""
+    from . import data as D
+    from .lora_train import train_loras
+
+    cfg, model, tok, rank = ev.cfg, ev.model, ev.tok, ev.hl.config.rank
+    exclude = {_pid(c.prompt) for c in ev.cases} | {_pid(it["prompt"]) for it in ev.refusal_items}
+    groups = [D.manifesto_pairs(ev.manifestos[k]["rules"], cfg["oracle_pairs"], ev.train_pids, exclude, seed=i)
+              for i, k in enumerate(ev.oracle_keys)]
+    mt_pairs = D.multitask_pairs(ev.dd, cfg["multitask_pairs"])
+    _log(ev.progress, f"training {len(ev.oracle_keys)} oracle LoRAs, the multitask LoRA"
+                      f"{'' if ev.reader_dir else ' and the prompt_tuned reader'} ({cfg['oracle_steps']} steps; "
+                      f"multitask {cfg['multitask_steps']}"
+                      f"{'' if ev.reader_dir else '; reader ' + str(cfg['reader_steps'])})")
     # Oracle, multitask and reader have their own step counts: the oracle groups train jointly, then the others.
     oracle = train_loras(model, tok, groups, rank=rank, alpha=2.0 * rank, steps=cfg["oracle_steps"],
                          per_group=cfg["oracle_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"])
     multitask = train_loras(model, tok, [mt_pairs], rank=rank, alpha=2.0 * rank, steps=cfg["multitask_steps"],
                             per_group=cfg["multitask_per_step"], lr=cfg["lr"], max_len=cfg["train_max_len"], seed=1)
-    if saved_reader:
-        reader = saved_reader
+    if ev.saved_reader:
+        reader = ev.saved_reader
     else:  # the reader sees the manifesto in its context, so its sequences are longer than the other LoRAs'
-        reader = train_loras(model, tok, [D.reader_pairs(dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
+        reader = train_loras(model, tok, [D.reader_pairs(ev.dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
                              steps=cfg["reader_steps"], per_group=cfg["reader_per_step"], lr=cfg["lr"],
                              max_len=cfg["reader_max_len"], seed=2)
-    for k, f in zip(oracle_keys, oracle["factors"]):
-        adapters[f"oracle:{k}"] = f
-    adapters["multitask"] = multitask["factors"][0]
-    adapters["reader"] = reader["factors"][0]
-    timing["training_s"] = time.perf_counter() - t
+    for k, f in zip(ev.oracle_keys, oracle["factors"]):
+        ev.adapters[f"oracle:{k}"] = f
+    ev.adapters["multitask"] = multitask["factors"][0]
+    ev.adapters["reader"] = reader["factors"][0]
+    ev.trained = {"oracle": oracle, "multitask": multitask, "reader": reader}
 
-    # KV prefixes: the longest prefix shared by every prompt under the manifesto's system turn.
-    t = time.perf_counter()
-    prefixes, prefix_ms = {}, {}
-    for k in mkeys:
-        text = manifestos[k]["text"]
-        probes = [chat_ids(tok, p, text) for p in ("a", "Tell me more.")]
+
+# ---------------------------------------------------------------- KV prefixes
+
+def _prefill_prefixes(ev: _Eval):
+    """Each manifesto's KV prefix: the longest prefix shared by every prompt under its system turn."""
+    from hyperlora.decode import prefill_prefix
+    from hyperlora.generation import chat_ids
+
+    for k in ev.manifestos:
+        text = ev.manifestos[k]["text"]
+        probes = [chat_ids(ev.tok, p, text) for p in ("a", "Tell me more.")]
         ids = _common_prefix(probes)
         t0 = time.perf_counter()
-        prefixes[k] = prefill_prefix(model, ids)
-        prefix_ms[k] = (time.perf_counter() - t0) * 1000
-    timing["prefill_s"] = time.perf_counter() - t
+        ev.prefixes[k] = prefill_prefix(ev.model, ids)
+        ev.prefix_ms[k] = (time.perf_counter() - t0) * 1000
 
-    def rows_for(cond: str, prompt, mkey: str, example=None, **kw):
-        """The decoding row of ``cond`` for one prompt under manifesto ``mkey`` (None if cond has no row)."""
-        text = manifestos[mkey]["text"]
-        if cond == "base":
-            return Row(chat_ids(tok, prompt), **kw)
-        if cond == "system_prompt":
-            return Row(chat_ids(tok, prompt, text), **kw)
-        if cond == "system_prompt_example":
-            shots = list(example[0]) + [{"role": "assistant", "content": example[1]}] if example else []
-            return Row(chat_ids(tok, shots + _msgs(prompt), text), **kw)
-        if cond in ("adapter", "adapter_guard"):  # the guard acts on the adapter's replies (_guarded), not the model
-            return Row(chat_ids(tok, prompt), adapter=f"gen:{mkey}", **kw)
-        if cond == "adapter_system_prompt":
-            return Row(chat_ids(tok, prompt, text), adapter=f"gen:{mkey}", **kw)
-        if cond == "oracle_lora":
-            return Row(chat_ids(tok, prompt), adapter=f"oracle:{mkey}", **kw) if mkey in oracle_keys else None
-        if cond == "kv_prefix":
-            ids = chat_ids(tok, prompt, text)
-            if ids[: len(prefixes[mkey]["ids"])] != prefixes[mkey]["ids"]:
-                raise RuntimeError("the chat template does not keep the system turn as a prefix")
-            return Row(ids, prefix=mkey, **kw)
-        if cond == "prompt_tuned":
-            return Row(chat_ids(tok, prompt, text), adapter="reader", **kw)
-        if cond == "shuffled":
-            return Row(chat_ids(tok, prompt), adapter=f"gen:{partner[mkey]}", **kw)
-        if cond == "empty":
-            return Row(chat_ids(tok, prompt), adapter="empty", **kw)
-        if cond == "random":
-            return Row(chat_ids(tok, prompt), adapter=f"random:{mkey}", **kw)
-        if cond == "multitask":
-            return Row(chat_ids(tok, prompt), adapter="multitask", **kw)
-        raise ValueError(cond)
 
-    # ---------------------------------------------------------------- one decoding pass for every workload
-    jobs = []  # (workload, condition, item index, seed, Row)
+# ---------------------------------------------------------------- the decode jobs
+
+def _build_jobs(ev: _Eval):
+    """Every row every workload decodes (main, sampled, qa, refusal, probe), as ``ev.jobs``."""
+    from .capability_data import QA
+
+    cfg, cases, jobs = ev.cfg, ev.cases, ev.jobs
     for i, c in enumerate(cases):
         mk = _key(c.manifesto)
         for cond in CONDITIONS:
-            r = rows_for(cond, c.prompt, mk, c.example, max_new=cfg["max_new_tokens"])
+            r = ev.row(cond, c.prompt, mk, c.example, max_new=cfg["max_new_tokens"])
             if r is not None:
                 jobs.append(("main", cond, i, None, r))
-    sampled_cases = list(range(min(cfg["sampled_cases"], len(cases))))
-    for i in sampled_cases:
+    ev.sampled_cases = list(range(min(cfg["sampled_cases"], len(cases))))
+    for i in ev.sampled_cases:
         c = cases[i]
         for cond in ("base", "system_prompt", "adapter"):
-            for s in range(seeds):
-                jobs.append(("sampled", cond, i, s, rows_for(cond, c.prompt, _key(c.manifesto), c.example,
-                                                             max_new=cfg["max_new_tokens"], seed=1000 + s)))
-    qa_items = QA[: cfg["n_qa"]] if cfg["n_qa"] else QA
-    qa_keys = [oracle_keys[j % len(oracle_keys)] for j in range(len(qa_items))]
-    for j, q in enumerate(qa_items):
+            for s in range(ev.seeds):
+                jobs.append(("sampled", cond, i, s, ev.row(cond, c.prompt, _key(c.manifesto), c.example,
+                                                           max_new=cfg["max_new_tokens"], seed=1000 + s)))
+    ev.qa_items = QA[: cfg["n_qa"]] if cfg["n_qa"] else QA
+    ev.qa_keys = [ev.oracle_keys[j % len(ev.oracle_keys)] for j in range(len(ev.qa_items))]
+    for j, q in enumerate(ev.qa_items):
         for cond in CONDITIONS:
-            jobs.append(("qa", cond, j, None, rows_for(cond, q["question"], qa_keys[j], None,
-                                                      max_new=cfg["qa_tokens"])))
-    for j, it in enumerate(refusal_items):
+            jobs.append(("qa", cond, j, None, ev.row(cond, q["question"], ev.qa_keys[j], None,
+                                                     max_new=cfg["qa_tokens"])))
+    for j, it in enumerate(ev.refusal_items):
         for cond in CONDITIONS:
-            jobs.append(("refusal", cond, j, None, rows_for(cond, it["prompt"], _key(it["manifesto"]), None,
-                                                           max_new=cfg["max_new_tokens"])))
-    probe_keys = oracle_keys[: cfg["probe_manifestos"]]
+            jobs.append(("refusal", cond, j, None, ev.row(cond, it["prompt"], _key(it["manifesto"]), None,
+                                                          max_new=cfg["max_new_tokens"])))
+    _add_probe_jobs(ev)
+
+
+def _add_probe_jobs(ev: _Eval):
+    """The hello probe's rows: three bare prompts, base and adapters, greedy and sampled."""
+    from hyperlora.decode import Row
+    from hyperlora.generation import chat_ids
+
+    tok = ev.tok
+    ev.probe_keys = ev.oracle_keys[: ev.cfg["probe_manifestos"]]
     probe_prompts = {"hello": chat_ids(tok, "hello"), "empty_turn": chat_ids(tok, ""),
                      "bos_only": [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]}
-    probe_units = []  # (model, prompt name, manifesto key or None)
     for pname in probe_prompts:
-        probe_units.append(("base", pname, None))
-        probe_units += [("adapter", pname, k) for k in probe_keys]
-    for u, (who, pname, k) in enumerate(probe_units):
-        for s in [None] + list(range(seeds)):
-            jobs.append(("probe", who, u, s, Row(list(probe_prompts[pname]), adapter=f"gen:{k}" if k else None,
-                                                 seed=None if s is None else 2000 + s, max_new=cfg["probe_tokens"])))
+        ev.probe_units.append(("base", pname, None))
+        ev.probe_units += [("adapter", pname, k) for k in ev.probe_keys]
+    for u, (who, pname, k) in enumerate(ev.probe_units):
+        for s in [None] + list(range(ev.seeds)):
+            ev.jobs.append(("probe", who, u, s, Row(list(probe_prompts[pname]), adapter=f"gen:{k}" if k else None,
+                                                     seed=None if s is None else 2000 + s,
+                                                     max_new=ev.cfg["probe_tokens"])))
 
+
+# ---------------------------------------------------------------- one decoding pass for every workload
+
+def _decode_jobs(ev: _Eval):
+    """Decode every job in one pass; fills ``ev.gen_ids`` (token ids), ``ev.texts`` and the ``ev.by`` index."""
+    from hyperlora.decode import decode
+
+    cfg, jobs = ev.cfg, ev.jobs
     # adapter_guard rows are the adapter's own: decoded once, under the adapter's condition.
     twin = {(w, i, seed): n for n, (w, cond, i, seed, _) in enumerate(jobs) if cond == "adapter"}
     guarded = {n: twin[w, i, seed] for n, (w, cond, i, seed, _) in enumerate(jobs) if cond == "adapter_guard"}
-    _log(progress, f"decoding {len(jobs) - len(guarded)} rows")
-    t = time.perf_counter()
-    bar = _Progress(progress, len(jobs) - len(guarded), "decoding")
-    # Sampled rows share the batch with greedy ones; their temperature is the preset's except the probe's T = 1.
-    gen_ids = [None] * len(jobs)
-    for temp, sel in ((cfg["sample_temperature"], lambda j: j[0] != "probe"), (1.0, lambda j: j[0] == "probe")):
-        idx = [n for n, j in enumerate(jobs) if sel(j) and n not in guarded]
-        outs = decode(model, [jobs[n][4] for n in idx], adapters, prefixes, temperature=temp, eos_ids=eos_ids,
-                      pad_id=pad, batch_size=cfg["batch_size"], progress=bar)
-        for n, o in zip(idx, outs):
-            gen_ids[n] = o
-    bar.close()
-    timing["decoding_s"] = time.perf_counter() - t
+    _log(ev.progress, f"decoding {len(jobs) - len(guarded)} rows")
+    with _timed(ev.timing, "decoding_s"):
+        bar = _Progress(ev.progress, len(jobs) - len(guarded), "decoding")
+        # Sampled rows share the batch with greedy ones; their temperature is the preset's except the probe's T = 1.
+        gen_ids = [None] * len(jobs)
+        for temp, sel in ((cfg["sample_temperature"], lambda j: j[0] != "probe"), (1.0, lambda j: j[0] == "probe")):
+            idx = [n for n, j in enumerate(jobs) if sel(j) and n not in guarded]
+            outs = decode(ev.model, [jobs[n][4] for n in idx], ev.adapters, ev.prefixes, temperature=temp,
+                          eos_ids=ev.eos_ids, pad_id=ev.pad, batch_size=cfg["batch_size"], progress=bar)
+            for n, o in zip(idx, outs):
+                gen_ids[n] = o
+        bar.close()
     for n, m in guarded.items():
         gen_ids[n] = gen_ids[m]
-    texts = [tok.decode(o, skip_special_tokens=True).strip() for o in gen_ids]
-    asks = {"main": lambda i: (cases[i].prompt, cases[i].rules),
-            "sampled": lambda i: (cases[i].prompt, cases[i].rules),
-            "qa": lambda j: (qa_items[j]["question"], manifestos[qa_keys[j]]["rules"]),
-            "refusal": lambda j: (refusal_items[j]["prompt"], refusal_items[j]["rules"])}
+    ev.gen_ids = gen_ids
+    ev.texts = [ev.tok.decode(o, skip_special_tokens=True).strip() for o in gen_ids]
+    asks = {"main": lambda i: (ev.cases[i].prompt, ev.cases[i].rules),
+            "sampled": lambda i: (ev.cases[i].prompt, ev.cases[i].rules),
+            "qa": lambda j: (ev.qa_items[j]["question"], ev.manifestos[ev.qa_keys[j]]["rules"]),
+            "refusal": lambda j: (ev.refusal_items[j]["prompt"], ev.refusal_items[j]["rules"])}
     for n in guarded:
         w, _, i, _, _ = jobs[n]
-        texts[n] = _guarded(texts[n], *asks[w](i))
-
-    results = {"meta": {}, "conditions": list(CONDITIONS)}
-    by = {}
+        ev.texts[n] = _guarded(ev.texts[n], *asks[w](i))
     for n, (w, cond, i, _, _) in enumerate(jobs):
-        by.setdefault((w, cond), {}).setdefault(i, []).append(n)
+        ev.by.setdefault((w, cond), {}).setdefault(i, []).append(n)
 
-    # ---------------------------------------------------------------- pass rates
-    passes = {cond: {} for cond in CONDITIONS}  # cond -> case index -> (all passed, {rule: passed})
-    for cond in CONDITIONS:
-        for i, ns in by.get(("main", cond), {}).items():
-            c = cases[i]
-            each = verify_each(c.rules, texts[ns[0]], c.prompt, prompt_kind=c.prompt_kind)
-            passes[cond][i] = (all(each.values()), each)
-    pass_rate = {}
-    for cond in CONDITIONS:
-        have = passes[cond]
-        entry = {"all": bootstrap([float(have[i][0]) for i in sorted(have)]), "by_split": {}, "by_family": {}}
-        for s in splits:
-            entry["by_split"][s] = bootstrap([float(have[i][0]) for i in sorted(have) if cases[i].split == s])
-        fams = sorted({f for i in have for f in have[i][1]})
-        for f in fams:
-            entry["by_family"][f] = bootstrap([float(have[i][1][f]) for i in sorted(have) if f in have[i][1]])
-        pass_rate[cond] = entry
-    results["pass_rate"] = pass_rate
+
+# ---------------------------------------------------------------- pass rates
+
+def _pass_rates(ev: _Eval) -> dict:
+    """Greedy pass rates (all, by split, by family), the targets' own ceiling, the adapter's paired differences, and
+    the sampled pass rates."""
+    from .metrics import target_fits
+    from .stats import bootstrap
+
+    passes = _passes(ev)
+    out = {"pass_rate": {cond: _pass_rate(ev, passes[cond]) for cond in CONDITIONS}}
     # What the data's own compliant targets score at this budget: no reply can pass more often than they do.
-    fits = [float(target_fits(c, tok, cfg["max_new_tokens"])) for c in cases]
-    results["target_ceiling"] = {"all": bootstrap(fits), "by_split": {
-        s: bootstrap([f for f, c in zip(fits, cases) if c.split == s]) for s in splits}}
+    fits = [float(target_fits(c, ev.tok, ev.cfg["max_new_tokens"])) for c in ev.cases]
+    out["target_ceiling"] = {"all": bootstrap(fits), "by_split": {
+        s: bootstrap([f for f, c in zip(fits, ev.cases) if c.split == s]) for s in ev.splits}}
+    out["diffs"] = _adapter_diffs(ev, passes)
+    out["adapter_minus_system_prompt"] = out["diffs"]["adapter-system_prompt"]
+    out["pass_rate_sampled"] = _sampled_pass_rate(ev)
+    return out
+
+
+def _passes(ev: _Eval) -> dict:
+    """cond -> case index -> (all rules passed, {rule: passed}) for the greedy main replies."""
+    from hyperlora.data_gen.verifiers import verify_each
+
+    passes = {cond: {} for cond in CONDITIONS}
+    for cond in CONDITIONS:
+        for i, ns in ev.by.get(("main", cond), {}).items():
+            c = ev.cases[i]
+            each = verify_each(c.rules, ev.texts[ns[0]], c.prompt, prompt_kind=c.prompt_kind)
+            passes[cond][i] = (all(each.values()), each)
+    return passes
+
+
+def _pass_rate(ev: _Eval, have: dict) -> dict:
+    from .stats import bootstrap
+
+    entry = {"all": bootstrap([float(have[i][0]) for i in sorted(have)]), "by_split": {}, "by_family": {}}
+    for s in ev.splits:
+        entry["by_split"][s] = bootstrap([float(have[i][0]) for i in sorted(have) if ev.cases[i].split == s])
+    fams = sorted({f for i in have for f in have[i][1]})
+    for f in fams:
+        entry["by_family"][f] = bootstrap([float(have[i][1][f]) for i in sorted(have) if f in have[i][1]])
+    return entry
+
+
+def _adapter_diffs(ev: _Eval, passes: dict) -> dict:
+    """The adapter's pass rate minus each other condition's, paired over the cases both decoded."""
+    from .stats import paired_bootstrap
 
     def paired(a: str, b: str, sel=lambda i: True):
         common = sorted(i for i in passes[a] if i in passes[b] and sel(i))
@@ -399,58 +554,76 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
     diffs = {}
     for other in ("system_prompt", "base", "oracle_lora", "kv_prefix", "prompt_tuned") + CONTROLS:
         diffs[f"adapter-{other}"] = {"all": paired("adapter", other),
-                                     "by_split": {s: paired("adapter", other, lambda i, s=s: cases[i].split == s)
-                                                  for s in splits}}
-    results["diffs"] = diffs
-    results["adapter_minus_system_prompt"] = diffs["adapter-system_prompt"]
+                                     "by_split": {s: paired("adapter", other, lambda i, s=s: ev.cases[i].split == s)
+                                                  for s in ev.splits}}
+    return diffs
+
+
+def _sampled_pass_rate(ev: _Eval) -> dict:
+    from hyperlora.data_gen.verifiers import verify_each
+
+    from .stats import bootstrap
 
     sampled = {}
     for cond in ("base", "system_prompt", "adapter"):
         vals = []
-        for i in sampled_cases:
-            c = cases[i]
-            vals.append([float(all(verify_each(c.rules, texts[n], c.prompt, prompt_kind=c.prompt_kind).values()))
-                         for n in by[("sampled", cond)][i]])
-        sampled[cond] = {**bootstrap(vals), "temperature": cfg["sample_temperature"], "seeds": seeds}
-    results["pass_rate_sampled"] = sampled
+        for i in ev.sampled_cases:
+            c = ev.cases[i]
+            vals.append([float(all(verify_each(c.rules, ev.texts[n], c.prompt, prompt_kind=c.prompt_kind).values()))
+                         for n in ev.by[("sampled", cond)][i]])
+        sampled[cond] = {**bootstrap(vals), "temperature": ev.cfg["sample_temperature"], "seeds": ev.seeds}
+    return sampled
 
-    # ---------------------------------------------------------------- KL to the system-prompted base
-    _log(progress, "scoring (KL, perplexity)")
-    t = time.perf_counter()
+
+# ---------------------------------------------------------------- KL to the system-prompted base
+
+def _kl_to_system(ev: _Eval) -> dict:
+    """KL(P_sys || P_cond) per token, teacher-forced on the system_prompt condition's own greedy replies."""
+    from hyperlora.decode import score
+
+    from .stats import bootstrap
+
     kl = {cond: [] for cond in CONDITIONS}
-    for i in range(len(cases)):
-        ref_n = by[("main", "system_prompt")][i][0]
-        target = gen_ids[ref_n]
+    for i in range(len(ev.cases)):
+        ref_n = ev.by[("main", "system_prompt")][i][0]
+        target = ev.gen_ids[ref_n]
         if not target:
             continue
-        conds = [cond for cond in CONDITIONS if i in by.get(("main", cond), {})]
-        rows = [jobs[by[("main", cond)][i][0]][4] for cond in conds]
-        lps = score(model, rows, [target] * len(rows), adapters, prefixes, pad, cfg["batch_size"],
+        conds = [cond for cond in CONDITIONS if i in ev.by.get(("main", cond), {})]
+        rows = [ev.jobs[ev.by[("main", cond)][i][0]][4] for cond in conds]
+        lps = score(ev.model, rows, [target] * len(rows), ev.adapters, ev.prefixes, ev.pad, ev.cfg["batch_size"],
                     fn=lambda _, lp: lp.cpu())
         ref = lps[conds.index("system_prompt")]
         for cond, lp in zip(conds, lps):
             # KL(P_sys || P_cond) per token; identical functions give ~1e-9 either side of 0 in fp32: clip at 0.
             kl[cond].append(max(0.0, float((ref.exp() * (ref - lp)).sum(-1).mean())))
-    results["kl_to_system"] = {cond: {**bootstrap(v), "units": "nats/token"} for cond, v in kl.items()}
+    return {cond: {**bootstrap(v), "units": "nats/token"} for cond, v in kl.items()}
 
-    # ---------------------------------------------------------------- capability: QA and perplexity
-    cap = {}
-    qa_hits = {cond: [float(_qa_correct(texts[by[("qa", cond)][j][0]], q["answers"]))
-                      for j, q in enumerate(qa_items)] for cond in CONDITIONS}
+
+# ---------------------------------------------------------------- capability: QA, perplexity, degenerate replies
+
+def _neutral(cfg: dict) -> list:
+    from .capability_data import NEUTRAL_TEXT
+
+    return NEUTRAL_TEXT[: cfg["n_neutral"]] if cfg["n_neutral"] else NEUTRAL_TEXT
+
+
+def _capability(ev: _Eval) -> dict:
+    """``degenerate`` (the QA replies judged against their manifesto's rules) and ``capability`` (QA accuracy and
+    retention, perplexity on neutral text and its ratio to the base's)."""
+    from hyperlora.data_gen.verifiers import normalize_rules
+
+    from .metrics import is_degenerate
+    from .stats import bootstrap, paired_bootstrap
+
+    qa_hits = {cond: [float(_qa_correct(ev.text("qa", cond, j), q["answers"])) for j, q in enumerate(ev.qa_items)]
+               for cond in CONDITIONS}
     # Decay on general prompts: the QA replies under held-out manifestos, judged against what their rules allow.
-    degenerate = {cond: bootstrap([float(is_degenerate(texts[by[("qa", cond)][j][0]],
-                                                       normalize_rules(manifestos[qa_keys[j]]["rules"])))
-                                   for j in range(len(qa_items))]) for cond in CONDITIONS}
-    results["degenerate"] = degenerate
-    neutral = NEUTRAL_TEXT[: cfg["n_neutral"]] if cfg["n_neutral"] else NEUTRAL_TEXT
-    nll = {cond: [] for cond in CONDITIONS}
-    for j, passage in enumerate(neutral):
-        target = tok(passage, add_special_tokens=False)["input_ids"]
-        mk = oracle_keys[j % len(oracle_keys)]
-        rows = [rows_for(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS]
-        lps = score(model, rows, [target] * len(rows), adapters, prefixes, pad, cfg["batch_size"])
-        for cond, lp in zip(CONDITIONS, lps):
-            nll[cond].append(-lp / len(target))
+    degenerate = {cond: bootstrap([float(is_degenerate(ev.text("qa", cond, j),
+                                                       normalize_rules(ev.manifestos[ev.qa_keys[j]]["rules"])))
+                                   for j in range(len(ev.qa_items))]) for cond in CONDITIONS}
+    nll = _neutral_nll(ev)
+    cap = {}
     for cond in CONDITIONS:
         ppl = bootstrap(nll[cond])
         ppl = {k: (math.exp(v) if k in ("value", "ci_low", "ci_high") and v is not None else v)
@@ -462,39 +635,77 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
             "perplexity_ratio": paired_bootstrap([math.exp(x) for x in nll[cond]],
                                                  [math.exp(x) for x in nll["base"]], ratio=True),
         }
-    results["capability"] = cap
-    timing["scoring_s"] = time.perf_counter() - t
+    return {"degenerate": degenerate, "capability": cap}
 
-    # ---------------------------------------------------------------- refusal
+
+def _neutral_nll(ev: _Eval) -> dict:
+    """cond -> per-token NLL of each neutral passage after the neutral prompt."""
+    from hyperlora.decode import score
+
+    from .capability_data import NEUTRAL_PROMPT
+
+    nll = {cond: [] for cond in CONDITIONS}
+    for j, passage in enumerate(_neutral(ev.cfg)):
+        target = ev.tok(passage, add_special_tokens=False)["input_ids"]
+        mk = ev.oracle_keys[j % len(ev.oracle_keys)]
+        rows = [ev.row(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS]
+        lps = score(ev.model, rows, [target] * len(rows), ev.adapters, ev.prefixes, ev.pad, ev.cfg["batch_size"])
+        for cond, lp in zip(CONDITIONS, lps):
+            nll[cond].append(-lp / len(target))
+    return nll
+
+
+# ---------------------------------------------------------------- refusal
+
+def _refusal(ev: _Eval) -> dict:
+    from hyperlora.data_gen.verifiers import is_refusal
+
+    from .stats import bootstrap
+
+    out = {}
     for kind, name in (("harmful", "refusal_harmful"), ("benign_neighbor", "refusal_benign")):
-        idx = [j for j, it in enumerate(refusal_items) if it["kind"] == kind]
-        results[name] = {cond: bootstrap([float(is_refusal(texts[by[("refusal", cond)][j][0]])) for j in idx])
-                         for cond in CONDITIONS}
+        idx = [j for j, it in enumerate(ev.refusal_items) if it["kind"] == kind]
+        out[name] = {cond: bootstrap([float(is_refusal(ev.text("refusal", cond, j))) for j in idx])
+                     for cond in CONDITIONS}
+    return out
 
-    # ---------------------------------------------------------------- hello probe
-    t = time.perf_counter()
+
+# ---------------------------------------------------------------- hello probe
+
+def _probe_corpus(ev: _Eval):
+    """A suffix-array index over every distinct train-split target, manifesto and prompt turn."""
+    from . import data as D
+    from .probe import CorpusIndex
+
     docs = []
-    for rec in dd["train"] if "train" in dd else []:
+    for rec in ev.dd["train"] if "train" in ev.dd else []:
         docs.append(rec["response"])
         docs.append(rec["manifesto"])
         docs += [m["content"] for m in D._messages(rec["prompt"])]
     docs = list(dict.fromkeys(d for d in docs if d))
-    index = CorpusIndex(tok(docs, add_special_tokens=False)["input_ids"] if docs else [])
-    probe = {"method": PROBE_METHOD.format(seeds=seeds, tokens=cfg["probe_tokens"], k=len(probe_keys),
+    return CorpusIndex(ev.tok(docs, add_special_tokens=False)["input_ids"] if docs else [])
+
+
+def _hello_probe(ev: _Eval) -> dict:
+    """How much of the training corpus the bare prompts' replies repeat verbatim, base against adapter."""
+    from .stats import bootstrap
+
+    index = _probe_corpus(ev)
+    probe = {"method": PROBE_METHOD.format(seeds=ev.seeds, tokens=ev.cfg["probe_tokens"], k=len(ev.probe_keys),
                                            docs=index.n_documents, corpus_tokens=index.n_tokens),
              "corpus": {"documents": index.n_documents, "tokens": index.n_tokens}, "samples": []}
     for who in ("base", "adapter"):
         probe[who] = {}
         for mode in ("greedy", "sampled"):
             longest = []
-            for u, (w, pname, k) in enumerate(probe_units):
+            for u, (w, pname, k) in enumerate(ev.probe_units):
                 if w != who:
                     continue
-                ns = [n for n in by[("probe", who)][u] if (jobs[n][3] is None) == (mode == "greedy")]
-                longest.append([index.longest_overlap(gen_ids[n]) for n in ns])
+                ns = [n for n in ev.by[("probe", who)][u] if (ev.jobs[n][3] is None) == (mode == "greedy")]
+                longest.append([index.longest_overlap(ev.gen_ids[n]) for n in ns])
                 if mode == "greedy":
                     probe["samples"].append({"model": who, "prompt": pname, "manifesto": k,
-                                             "text": texts[ns[0]][:300], "longest": longest[-1][0]})
+                                             "text": ev.texts[ns[0]][:300], "longest": longest[-1][0]})
             flat = [x for unit in longest for x in unit]
             probe[who][mode] = {
                 "longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
@@ -502,72 +713,95 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
                 "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
                 "n_samples": len(flat),
             }
-    results["hello_probe"] = probe
-    timing["probe_s"] = time.perf_counter() - t
+    return probe
 
-    # ---------------------------------------------------------------- costs
+
+# ---------------------------------------------------------------- costs, meta, writing
+
+def _costs(ev: _Eval) -> dict:
+    """Context per condition, tokens the adapter saves, adapter generation and prefill times, decoding latency."""
+    from hyperlora.generation import chat_ids
+
+    from .stats import bootstrap
+
     ctx = {}
     for cond in CONDITIONS:
-        lens = [len(jobs[ns[0]][4].ids) for ns in by.get(("main", cond), {}).values()]
+        lens = [len(ev.jobs[ns[0]][4].ids) for ns in ev.by.get(("main", cond), {}).values()]
         ctx[cond] = sum(lens) / len(lens) if lens else None
-    saved = [len(chat_ids(tok, c.prompt, c.manifesto)) - len(chat_ids(tok, c.prompt)) for c in cases]
-    results["context_tokens"] = ctx
-    results["tokens_saved"] = {**bootstrap(saved), "units": "tokens per request",
-                               "note": "system-prompt context minus the adapter's (the chat template's default "
-                                       "system turn), per request; the adapter's own context cost is zero"}
-    results["adapter_ms"] = {**bootstrap(adapter_ms), "units": "ms per manifesto (hypernetwork forward)",
-                             "device": str(next(model.parameters()).device)}
-    results["kv_prefill_ms"] = bootstrap(list(prefix_ms.values()))
-    t = time.perf_counter()
-    results["latency_ms_per_token"] = _latency(model, tok, cases[0], manifestos, adapters, prefixes, cfg, eos_ids,
-                                               pad, rows_for)
-    timing["latency_s"] = time.perf_counter() - t
-    results["oracle_lora"] = {
-        "train_seconds_total": oracle["seconds"], "n_loras": len(oracle_keys),
-        "train_seconds_per_lora": oracle["seconds"] / max(1, len(oracle_keys)),
+    saved = [len(chat_ids(ev.tok, c.prompt, c.manifesto)) - len(chat_ids(ev.tok, c.prompt)) for c in ev.cases]
+    out = {"context_tokens": ctx}
+    out["tokens_saved"] = {**bootstrap(saved), "units": "tokens per request",
+                           "note": "system-prompt context minus the adapter's (the chat template's default "
+                                   "system turn), per request; the adapter's own context cost is zero"}
+    out["adapter_ms"] = {**bootstrap(ev.adapter_ms), "units": "ms per manifesto (hypernetwork forward)",
+                         "device": str(next(ev.model.parameters()).device)}
+    out["kv_prefill_ms"] = bootstrap(list(ev.prefix_ms.values()))
+    with _timed(ev.timing, "latency_s"):
+        out["latency_ms_per_token"] = _latency(ev.model, ev.tok, ev.cases[0], ev.manifestos, ev.adapters,
+                                               ev.prefixes, ev.cfg, ev.eos_ids, ev.pad, ev.row)
+    return out
+
+
+def _training_costs(ev: _Eval) -> dict:
+    """Training time, steps, data and losses of the oracle LoRAs, the multitask LoRA and the reader."""
+    oracle, rank, n = ev.trained["oracle"], ev.hl.config.rank, len(ev.oracle_keys)
+    out = {"oracle_lora": {
+        "train_seconds_total": oracle["seconds"], "n_loras": n,
+        "train_seconds_per_lora": oracle["seconds"] / max(1, n),
         "steps": oracle["steps"], "pairs_per_lora": oracle["n_pairs"], "rank": rank,
         "final_loss": oracle["losses"][-1] if oracle["losses"] else None,
         "first_loss": oracle["losses"][0] if oracle["losses"] else None,
         "note": "trained jointly (one LoRA per manifesto, per-example batching); per-LoRA time = total / LoRAs",
-    }
-    for name, trained in (("multitask", multitask), ("prompt_tuned", reader)):
-        results[name] = {"train_seconds": trained["seconds"], "steps": trained["steps"],
-                         "pairs": trained["n_pairs"][0], "rank": trained.get("rank", rank),
-                         "final_loss": trained["losses"][-1] if trained["losses"] else None,
-                         "first_loss": trained["losses"][0] if trained["losses"] else None}
-    if reader_dir:
-        results["prompt_tuned"]["loaded_from"] = str(reader_dir)
+    }}
+    for name, trained in (("multitask", ev.trained["multitask"]), ("prompt_tuned", ev.trained["reader"])):
+        out[name] = {"train_seconds": trained["seconds"], "steps": trained["steps"],
+                     "pairs": trained["n_pairs"][0], "rank": trained.get("rank", rank),
+                     "final_loss": trained["losses"][-1] if trained["losses"] else None,
+                     "first_loss": trained["losses"][0] if trained["losses"] else None}
+    if ev.reader_dir:
+        out["prompt_tuned"]["loaded_from"] = str(ev.reader_dir)
+    return out
 
-    untrained = all(v == 0 for v in delta_norms.values())
-    timing["total_s"] = time.perf_counter() - t_start
-    results["meta"] = {
+
+def _meta(ev: _Eval, checkpoint, quick, data_dir) -> dict:
+    import torch
+
+    from . import data as D
+
+    cases, hl = ev.cases, ev.hl
+    return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": str(checkpoint) if checkpoint else "shipped", "checkpoint_hash": hl.checkpoint_hash,
-        "checkpoint_untrained": untrained, "base_model": hl.config.base_model, "splits": splits,
-        "quick": quick, "seeds": seeds, "settings": cfg, "data_dir": str(data_dir or D.default_data_dir(quick)),
+        "checkpoint_untrained": all(v == 0 for v in ev.delta_norms.values()), "base_model": hl.config.base_model,
+        "splits": ev.splits, "quick": quick, "seeds": ev.seeds, "settings": ev.cfg,
+        "data_dir": str(data_dir or D.default_data_dir(quick)),
         "n_cases": len(cases), "n_manifestos": len({c.manifesto_id for c in cases}),
-        "n_oracle_manifestos": len(oracle_keys), "n_qa": len(qa_items), "n_neutral": len(neutral),
-        "n_refusal": {"harmful": sum(it["kind"] == "harmful" for it in refusal_items),
-                      "benign_neighbor": sum(it["kind"] == "benign_neighbor" for it in refusal_items)},
-        "adapter_delta_norm_mean": sum(delta_norms.values()) / len(delta_norms),
-        "device": str(next(model.parameters()).device), "torch": torch.__version__,
+        "n_oracle_manifestos": len(ev.oracle_keys), "n_qa": len(ev.qa_items), "n_neutral": len(_neutral(ev.cfg)),
+        "n_refusal": {"harmful": sum(it["kind"] == "harmful" for it in ev.refusal_items),
+                      "benign_neighbor": sum(it["kind"] == "benign_neighbor" for it in ev.refusal_items)},
+        "adapter_delta_norm_mean": sum(ev.delta_norms.values()) / len(ev.delta_norms),
+        "device": str(next(ev.model.parameters()).device), "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "kl_reference": "teacher-forced on the system_prompt condition's own greedy replies",
-        "pass_rate_decoding": f"greedy, {cfg['max_new_tokens']} new tokens at most",
-        "timing_s": {k: round(v, 1) for k, v in timing.items()},
+        "pass_rate_decoding": f"greedy, {ev.cfg['max_new_tokens']} new tokens at most",
+        "timing_s": {k: round(v, 1) for k, v in ev.timing.items()},
         "examples": [{"split": cases[i].split, "rules": [r["id"] for r in _rules(cases[i].rules)],
                       "prompt": cases[i].prompt[-1]["content"][:160],
-                      "replies": {cond: texts[by[("main", cond)][i][0]][:240] for cond in
-                                  ("base", "system_prompt", "adapter") if i in by.get(("main", cond), {})}}
+                      "replies": {cond: ev.text("main", cond, i)[:240] for cond in
+                                  ("base", "system_prompt", "adapter") if i in ev.by.get(("main", cond), {})}}
                      for i in range(min(3, len(cases)))],
     }
+
+
+def _write(out_dir: Path, results: dict):
+    """results.json, report.md and the plots, swapped in atomically."""
+    from hyperlora.io import atomic_dir
 
     from .report import write_outputs
 
     with atomic_dir(out_dir, force=True) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
         write_outputs(results, tmp)
-    return results
 
 
 def _guarded(reply: str, prompt, rules) -> str:
