@@ -7,6 +7,7 @@ and masks each token that would *complete* an opening tag a rule bans there. Onl
 complete a tag, so only those few hundred are checked, whatever the vocabulary's size.
 
 Rules: ``"human"`` never opens a human span; ``"ai>human"`` never opens a human span directly inside an aligned one.
+With any rule set, a closing tag can only close the innermost open span, so the reply's tags stay well-formed.
 """
 
 import re
@@ -118,12 +119,14 @@ class ModeRules:
             return scores
         for row in range(input_ids.shape[0]):
             text = self.tokenizer.decode(input_ids[row, self.prompt_width :], skip_special_tokens=True)
-            banned = self.banned_modes(open_modes(text))
-            if not banned:
-                continue
+            stack = open_modes(text)
+            # The banned openings, and every closing tag but the innermost open one's: a model trained to quote
+            # inside <ai> that is kept from opening <human> would otherwise still close it, and a stray
+            # </human> leaves the reply ill-formed.
+            tags = [f"<{m}>" for m in self.banned_modes(stack)]
+            tags += [f"</{m}>" for m in MODES if not stack or stack[-1] != m]
             tail = text[-16:]  # longer than any tag, so a tag the next token completes starts inside it
-            for mode in banned:
-                tag = f"<{mode}>"
+            for tag in tags:
                 before = tail.count(tag)
                 hits = [i for i, t in zip(self.closers, self.closer_texts) if (tail + t).count(tag) > before]
                 self.checks += len(self.closers)

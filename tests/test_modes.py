@@ -60,6 +60,16 @@ def test_mode_rules_stop_the_banned_tag_from_being_completed(tokenizer, ban):
     assert violations(ruled, ban) == 0 and "<ai>" in ruled and rules.checks > 0
 
 
+def test_a_span_kept_from_opening_cannot_be_closed_either(tokenizer):
+    """Kept from opening <human>, a quoting model would still write the quote's </human>; the rules also mask a
+    closing tag that does not close the innermost open span, so the reply's tags stay well-formed."""
+    ruled = _decode_script(tokenizer, ModeRules(tokenizer, ban=["ai>human"]), QUOTING)
+    assert "</human>" in QUOTING and "</human>" not in ruled and "</ai>" in ruled
+    assert well_formed(ruled) and violations(ruled, ["ai>human"]) == 0
+    stray = "<ai>fine</human> ok</ai>"
+    assert _decode_script(tokenizer, ModeRules(tokenizer, ban=["human"]), stray).count("</human>") == 0
+
+
 def test_ai_inside_human_rule_leaves_a_top_level_human_span_alone(tokenizer):
     text = "<human>hey there</human> <ai>hello</ai>"
     assert _decode_script(tokenizer, ModeRules(tokenizer, ban=["ai>human"]), text) == text
