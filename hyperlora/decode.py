@@ -154,7 +154,7 @@ def _batches(rows, batch_size: int):
 
 @torch.inference_mode()
 def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, temperature: float = 1.0,
-           eos_ids=(), pad_id: int = 0, batch_size: int = 32, progress=None) -> list[list[int]]:
+           eos_ids=(), pad_id: int = 0, batch_size: int = 32, progress=None, compact: bool = True) -> list[list[int]]:
     """Generate for every row; greedy unless the row has a seed.
 
     Args:
@@ -168,6 +168,8 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
         pad_id: padding id.
         batch_size: rows per forward.
         progress: optional callable(n_rows_done) for a progress bar.
+        compact: drop finished rows from the batch as it goes (False: they ride along to the batch's end; the same
+            tokens, scripts/bench_decode.py compares the two).
 
     Returns:
         Generated token ids per row, in row order.
@@ -180,28 +182,40 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
         gens = [torch.Generator().manual_seed(r.seed) if r.seed is not None else None for r in batch]
         limits = [r.max_new if r.max_new is not None else max_new_tokens for r in batch]
         temps = [r.temperature if r.temperature is not None else temperature for r in batch]
-        with _lora_context(model, batch, adapters):
+        with _lora_context(model, batch, adapters) as wrappers:
             logits, cache, mask, last = _first_pass(model, batch, prefixes, pad_id)
             out = [[] for _ in batch]
-            done = torch.zeros(len(batch), dtype=torch.bool)
+            live = list(range(len(batch)))  # the batch rows still in the tensors, in their order
+            done = torch.zeros(len(batch), dtype=torch.bool)  # per tensor row
             for step in range(max(limits)):
                 next_logits = logits[:, -1].float()
                 tok = next_logits.argmax(-1)
-                for i, g in enumerate(gens):
-                    if g is not None:
-                        probs = torch.softmax(next_logits[i].cpu() / temps[i], -1)  # CPU generator
-                        tok[i] = torch.multinomial(probs, 1, generator=g)[0]
-                for i in range(len(batch)):
-                    if not done[i]:
-                        if torch.isin(tok[i], eos):
-                            done[i] = True
+                for j, i in enumerate(live):
+                    if gens[i] is not None:
+                        probs = torch.softmax(next_logits[j].cpu() / temps[i], -1)  # CPU generator
+                        tok[j] = torch.multinomial(probs, 1, generator=gens[i])[0]
+                for j, i in enumerate(live):
+                    if not done[j]:
+                        if torch.isin(tok[j], eos):
+                            done[j] = True
                         else:
-                            out[i].append(int(tok[i]))
-                            done[i] = len(out[i]) >= limits[i]
+                            out[i].append(int(tok[j]))
+                            done[j] = len(out[i]) >= limits[i]
                 if bool(done.all()) or step == max(limits) - 1:
                     break
+                if compact and int(done.sum()) * 4 >= len(live):
+                    # A finished row would still cost a row of every later step; once a quarter of them are
+                    # finished, drop them from the cache, the masks and the LoRA factors (a copy of the cache,
+                    # so not at every finished row).
+                    keep = (~done).nonzero()[:, 0]
+                    cache.batch_select_indices(keep.to(mask.device))
+                    for w in (wrappers or {}).values():
+                        if w.lora_A.shape[0] > 1:
+                            w.set(w.lora_A[keep], w.lora_B[keep], w.scaling, w.backend)
+                    live, tok, mask, last = [live[j] for j in keep], tok[keep], mask[keep], last[keep]
+                    done = done[keep]
                 tok = torch.where(done.to(tok.device), torch.full_like(tok, pad_id), tok)
-                mask = torch.cat([mask, torch.ones(len(batch), 1, dtype=mask.dtype, device=mask.device)], 1)
+                mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype, device=mask.device)], 1)
                 last = last + 1
                 logits, cache = _cached_forward(model, cache, input_ids=tok[:, None], attention_mask=mask,
                                                 position_ids=last[:, None])

@@ -67,6 +67,20 @@ def test_per_row_adapters_equal_applied_adapters():
     assert ref1 != hf_greedy(model, PROMPTS[0], 10)  # the adapter does change the model
 
 
+def test_finished_rows_leave_the_batch_and_the_rest_decode_as_alone():
+    """Rows that finish early (their own length caps, or a sampled row) are dropped from the cache, the masks and
+    the LoRA factors mid-batch; every remaining row still gets exactly the tokens it gets decoded alone."""
+    model = tiny_llama()
+    table = {f"a{k}": lora_factors(random_adapter(model, k)) for k in range(4)}
+    rows = [Row(PROMPTS[0], adapter="a0", max_new=1), Row(PROMPTS[1], adapter="a1", max_new=2),
+            Row(PROMPTS[2], adapter="a2", max_new=12), Row(PREFIX, max_new=3),
+            Row(PROMPTS[1], adapter="a3", max_new=9, seed=4), Row(PROMPTS[0], adapter="a1", max_new=12)]
+    out = decode(model, rows, adapters=table, batch_size=6)
+    alone = [decode(model, [r], adapters=table)[0] for r in rows]
+    assert [len(o) for o in out] == [1, 2, 12, 3, 9, 12]
+    assert out == alone
+
+
 def test_merged_adapter_matches_unmerged_and_is_undone():
     model = tiny_llama()
     adapter = random_adapter(model, 3)
