@@ -11,20 +11,28 @@ The split `train` takes its cases from the records the checkpoint was trained on
 underfitting (the training manifestos fail too) from poor generalisation. `--families` adds, per rule family, how
 many of the own adapter's cases pass that rule's verifier. `--refusal` adds the report's values rows: the share
 of its harmful asks and of their benign neighbours that the adapter refuses (the same 30 + 30 prompts under the
-same refusal manifestos).
+same refusal manifestos). `--qa` adds the capability rows: the eval's 259 QA items under no adapter and under the
+adapters of 8 held-out manifestos (QA retention, with its paired CI, and the share of degenerate replies: loops or
+capitals no rule asked for). `--cases-out FILE` keeps which cases the own adapter passed; `--against FILE` (another
+checkpoint's) prints the held-out difference, paired over the same cases, with its bootstrap CI: the issue's
+"beats the shipped checkpoint" test at pilot scale.
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
                                           [--families] [--refusal] [--strength 1.0] [--rank R] [--reader DIR]
+                                          [--qa] [--cases-out FILE] [--against FILE]
 """
 
 import argparse
 import json
+from pathlib import Path
 
-from hyperlora.data_gen.verifiers import verify_each
+from hyperlora.data_gen.verifiers import normalize_rules, verify_each
+from hyperlora.evals.capability_data import QA
 from hyperlora.evals.data import load_data, resolve_splits, select_cases, train_prompt_ids
-from hyperlora.evals.metrics import is_refusal
+from hyperlora.evals.metrics import is_degenerate, is_refusal, qa_correct
 from hyperlora.evals.presets import PRESETS
 from hyperlora.evals.run import select_refusal_items
+from hyperlora.evals.stats import paired_bootstrap
 from tqdm.auto import tqdm
 
 from hyperlora.adapter import Adapter
@@ -39,7 +47,7 @@ def main():
     parser.add_argument("--data", default="data/default", help="dataset from `hyperlora data generate`")
     parser.add_argument("--splits", nargs="+", default=["test_paraphrase", "test_combination"])
     parser.add_argument("--manifestos", type=int, default=16, help="manifestos per split")
-    parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto")
+    parser.add_argument("--prompts", type=int, default=3, help="prompts per manifesto (0: no rule cases, for --qa)")
     parser.add_argument("--max-new-tokens", type=int, default=PRESETS["full"]["max_new_tokens"],
                         help="decode budget (default: the full eval's; runs before it was raised used 80)")
     parser.add_argument("--strength", type=float, default=1.0, help="adapter strength (ΔW scale), every adapter")
@@ -52,6 +60,15 @@ def main():
                         "with the case's manifesto as the system turn")
     parser.add_argument("--refusal", action="store_true",
                         help="also print the share of the report's harmful and benign-neighbour asks refused")
+    parser.add_argument("--qa", action="store_true",
+                        help="also the eval's QA items (capability), each under no adapter and under the own adapter "
+                        "of a held-out manifesto (the first 4 of each split, in turn, at the eval's QA budget): "
+                        "accuracy, retention (adapter / base, paired CI) and degenerate replies (loops, unasked "
+                        "capitals)")
+    parser.add_argument("--cases-out", metavar="FILE", help="write whether the own adapter passed each case (JSON)")
+    parser.add_argument("--against", metavar="FILE",
+                        help="a --cases-out file of another checkpoint: print this one's held-out pass rate minus "
+                        "that one's, paired over the same cases, with its bootstrap CI")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or shipped_checkpoint()
@@ -88,14 +105,33 @@ def main():
     with tqdm(total=len(jobs), desc="decoding", disable=None) as bar:
         replies = generate_each(model, tokenizer, prompts, [j[3] for j in jobs], args.max_new_tokens,
                                 progress=bar.update, systems=[j[4] for j in jobs])
+    if args.qa:  # at the eval's shorter QA budget: a call of its own
+        held = [s for s in args.splits if s != "train"]
+        manifestos = {}  # text -> rules: the first 4 manifestos of each held-out split
+        for split in held:
+            for c in select_cases(data, [split], 4, 1):
+                manifestos.setdefault(c.manifesto, c.rules)
+        if not manifestos:
+            raise SystemExit("pass_rate.py: error: --qa needs a held-out split among --splits")
+        keys = list(manifestos)
+        qa = [({"prompt": q["question"], "answers": q["answers"], "rules": manifestos[keys[j % len(keys)]]}, cond,
+               adapter(keys[j % len(keys)]) if cond == "adapter" else None)
+              for j, q in enumerate(QA) for cond in ("base", "adapter")]
+        with tqdm(total=len(qa), desc="decoding QA", disable=None) as bar:
+            qa_replies = generate_each(model, tokenizer, [q["prompt"] for q, _, _ in qa], [a for _, _, a in qa],
+                                       PRESETS["full"]["qa_tokens"], progress=bar.update)
 
-    summary = {}
+    summary, outcomes = {}, {}  # outcomes: case key -> the own adapter passed
     for split in args.splits:
         mine = [(j, r) for j, r in zip(jobs, replies) if j[0] == split]
+        if not mine:  # --prompts 0: only --qa or --refusal
+            continue
         passed, per_rule = {}, {}
         for (_, cond, c, _, _), reply in mine:
             verdicts = verify_each(c.rules, reply, c.prompt, prompt_kind=c.prompt_kind)
             passed.setdefault(cond, []).append(all(verdicts.values()))
+            if cond == "adapter":
+                outcomes[json.dumps([split, c.manifesto, c.prompt])] = all(verdicts.values())
             for rule, ok in verdicts.items():
                 per_rule.setdefault((cond, rule), []).append(ok)
         n = len(passed["adapter"])
@@ -113,15 +149,49 @@ def main():
                 refused.setdefault(kind, []).append(is_refusal(reply))
         summary["refusal"] = {kind: round(100 * sum(v) / len(v), 1) for kind, v in refused.items()}
         print("refused: " + ", ".join(f"{k} {v}%" for k, v in summary["refusal"].items()), flush=True)
+    if args.qa:
+        hits, degenerate = {}, {}
+        for (q, cond, _), reply in zip(qa, qa_replies):
+            hits.setdefault(cond, []).append(float(qa_correct(reply, q["answers"])))
+            degenerate.setdefault(cond, []).append(float(is_degenerate(reply, normalize_rules(q["rules"]))))
+        retention = paired_bootstrap(hits["adapter"], hits["base"], ratio=True)
+        summary["qa"] = {"n": len(hits["base"]), "manifestos": len(keys),
+                         **{f"accuracy_{c}": round(100 * sum(v) / len(v), 1) for c, v in hits.items()},
+                         "retention": {k: round(retention[k], 3) for k in ("value", "ci_low", "ci_high")},
+                         **{f"degenerate_{c}": round(100 * sum(v) / len(v), 1) for c, v in degenerate.items()}}
+        r = summary["qa"]
+        print(f"QA (n={r['n']}, {r['manifestos']} manifestos): base {r['accuracy_base']}%, adapter "
+              f"{r['accuracy_adapter']}%, retention {r['retention']['value']} [{r['retention']['ci_low']}, "
+              f"{r['retention']['ci_high']}]; degenerate replies base {r['degenerate_base']}%, adapter "
+              f"{r['degenerate_adapter']}%", flush=True)
     if TRUNCATION_ERRORS:
         summary["truncation_error_mean"] = round(sum(TRUNCATION_ERRORS) / len(TRUNCATION_ERRORS), 4)
         print(f"truncated {len(TRUNCATION_ERRORS)} adapters to rank {args.rank}: mean relative ΔW error "
               f"{summary['truncation_error_mean']}", flush=True)
+    if args.cases_out:
+        Path(args.cases_out).write_text(json.dumps({"checkpoint": str(checkpoint), "cases": outcomes}) + "\n")
+    if args.against:
+        summary["against"] = paired_against(outcomes, args.against)
+        print(f"held-out minus {summary['against']['checkpoint']}: {summary['against']['value']:+.1f} points "
+              f"[{summary['against']['ci_low']:+.1f}, {summary['against']['ci_high']:+.1f}] over "
+              f"{summary['against']['n']} paired cases", flush=True)
     print(json.dumps({"checkpoint": str(checkpoint), "reader": args.reader, "strength": args.strength,
                       "rank": args.rank, "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
 
 TRUNCATION_ERRORS: list[float] = []
+
+
+def paired_against(outcomes: dict, path) -> dict:
+    """This run's own-adapter pass rate minus another run's (its ``--cases-out`` file) over the held-out cases both
+    decoded (every split but ``train``), in points, with the eval's paired bootstrap CI."""
+    other = json.loads(Path(path).read_text())
+    keys = [k for k in outcomes if k in other["cases"] and json.loads(k)[0] != "train"]
+    if not keys:
+        raise SystemExit(f"pass_rate.py: error: {path} shares no held-out case with this run")
+    diff = paired_bootstrap([float(outcomes[k]) for k in keys], [float(other["cases"][k]) for k in keys])
+    return {"checkpoint": other["checkpoint"], "n": len(keys),
+            **{k: round(100 * diff[k], 1) for k in ("value", "ci_low", "ci_high")}}
 
 
 def adapter_for(hl, text: str, strength: float, rank: int | None):
