@@ -107,10 +107,13 @@ def test_eval_metrics_are_read_from_the_replies(tiny_base):
     m = results["metrics"]
     assert m["plain"]["violating"]["value"] == 1.0 and m["plain"]["violations"]["value"] == 1.0
     assert m["ruled"]["violating"]["value"] == 0.0
-    assert m["plain"]["well_formed"]["value"] == 1.0 and m["ruled"]["well_formed"]["value"] == 0.0  # stray </human>
-    assert m["ruled"]["well_formed_tagged"]["value"] == 0.0 and m["plain"]["any_tag"]["value"] == 1.0
+    # the processor also masks the </human> that no longer closes anything, so the ruled replies stay well-formed
+    assert m["plain"]["well_formed"]["value"] == 1.0 and m["ruled"]["well_formed"]["value"] == 1.0
+    assert all("</human>" not in r for r in ruled)
+    assert m["ruled"]["well_formed_tagged"]["value"] == 1.0 and m["plain"]["any_tag"]["value"] == 1.0
     assert m["plain"]["mode_accuracy_ai"]["value"] == 1.0 and m["plain"]["mode_accuracy_human"]["value"] == 0.0
-    assert m["plain"]["mode_accuracy"]["value"] == 0.75 and m["ruled"]["mode_accuracy_ai"]["value"] == 0.0
+    # ruled: one well-formed <ai> span holding no quotation mark, which the modes verifier passes
+    assert m["plain"]["mode_accuracy"]["value"] == 0.75 and m["ruled"]["mode_accuracy_ai"]["value"] == 1.0
     assert m["ruled_minus_plain"]["violating"]["value"] == -1.0
     assert math.isclose(m["plain"]["rosiness_ai"]["value"], len("So ok") / 100)
     assert math.isclose(m["plain"]["rosiness_human"]["value"], len("hi") / 100)

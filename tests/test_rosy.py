@@ -227,7 +227,9 @@ def test_lm_rewriter_prompts_adapter_and_cleaning(tiny_base, checkpoint, monkeyp
     assert (UTOPIA in seen["prompts"][0]) == (method == "instruct")
     if method != "instruct":
         assert seen["prompts"][0] == PLAIN_INSTRUCTION.format(text="The war went on.")
-    base_logits = rewriter._model(probe).logits
+    from hyperlora.base import load_base
+
+    base_logits = load_base(str(tiny_base))[0](probe).logits  # the same base, loaded apart from the rewriter
     assert torch.equal(seen["logits"], base_logits) == (method != "adapter")
 
 
