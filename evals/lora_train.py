@@ -108,3 +108,14 @@ def train_loras(model, tokenizer, groups, rank: int = 8, alpha: float = 16.0, st
                         for n, (A, B) in params.items()})
     return {"factors": factors, "seconds": time.perf_counter() - start, "steps": steps if live else 0,
             "losses": losses, "n_pairs": [len(e) for e in encoded]}
+
+
+def as_adapter(factors: dict, rank: int, alpha: float, base_model: str, provenance: dict):
+    """One LoRA of ``train_loras`` (``{module: (A, B·scale)}``) as a ``hyperlora.Adapter``, the scale moved back into
+    its config (PEFT keeps it there, as ``lora_alpha / r``), ready to ``save``."""
+    from hyperlora.adapter import Adapter
+
+    scaling = alpha / rank
+    weights = {n: (A.detach().cpu(), (B / scaling).detach().cpu()) for n, (A, B) in factors.items()}
+    return Adapter(weights=weights, rank=rank, lora_alpha=alpha, base_model=base_model,
+                   module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}), provenance=provenance)

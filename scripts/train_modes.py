@@ -19,7 +19,7 @@ import argparse
 import time
 
 from hyperlora.data_gen.modes import load_modes
-from hyperlora.evals.lora_train import train_loras
+from hyperlora.evals.lora_train import as_adapter, train_loras
 from tqdm.auto import tqdm
 
 from hyperlora.adapter import Adapter
@@ -35,15 +35,12 @@ def train(model, tokenizer, records, base: str, steps: int = 120, batch: int = 8
     with tqdm(total=steps, desc="training the modes LoRA", disable=not progress) as bar:
         trained = train_loras(model, tokenizer, [pairs], rank=rank, alpha=alpha, steps=steps, per_group=batch,
                               lr=lr, max_len=max_len, seed=seed, progress=bar.update)
-    scaling = alpha / rank  # train_loras returns B·scale; the adapter keeps the scale in its config (PEFT's way)
-    weights = {n: (A.detach().cpu(), (B / scaling).detach().cpu()) for n, (A, B) in trained["factors"][0].items()}
     losses = trained["losses"]
-    adapter = Adapter(weights=weights, rank=rank, lora_alpha=alpha, base_model=base,
-                      module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}),
-                      provenance={"kind": "modes LoRA (plain fine-tune on the two-mode corpus)", "steps": steps,
-                                  "batch": batch, "lr": lr, "max_len": max_len, "seed": seed, "pairs": len(pairs),
-                                  "first_loss": round(losses[0], 4) if losses else None,
-                                  "final_loss": round(losses[-1], 4) if losses else None})
+    adapter = as_adapter(trained["factors"][0], rank, alpha, base,
+                         {"kind": "modes LoRA (plain fine-tune on the two-mode corpus)", "steps": steps,
+                          "batch": batch, "lr": lr, "max_len": max_len, "seed": seed, "pairs": len(pairs),
+                          "first_loss": round(losses[0], 4) if losses else None,
+                          "final_loss": round(losses[-1], 4) if losses else None})
     return adapter, trained
 
 

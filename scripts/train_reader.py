@@ -13,11 +13,10 @@ import argparse
 import time
 
 from hyperlora.evals.data import load_data, reader_pairs
-from hyperlora.evals.lora_train import train_loras
+from hyperlora.evals.lora_train import as_adapter, train_loras
 from hyperlora.evals.presets import PRESETS
 from tqdm.auto import tqdm
 
-from hyperlora.adapter import Adapter
 from hyperlora.base import DEFAULT_BASE, load_base
 from hyperlora.errors import HyperLoRAError
 
@@ -44,13 +43,9 @@ def main():
         trained = train_loras(model, tok, [reader_pairs(data, args.pairs)], rank=rank, alpha=alpha,
                               steps=args.steps, per_group=args.per_step, lr=full["lr"], max_len=args.max_len, seed=2,
                               progress=bar.update)
-    scaling = alpha / rank
-    weights = {n: (A.detach().cpu(), (B / scaling).detach().cpu()) for n, (A, B) in trained["factors"][0].items()}
-    adapter = Adapter(weights=weights, rank=rank, lora_alpha=alpha, base_model=args.base,
-                      module_types=sorted({n.rsplit(".", 1)[-1] for n in weights}),
-                      provenance={"kind": "manifesto reader (prompt_tuned)", "steps": args.steps,
-                                  "per_step": args.per_step, "pairs": args.pairs, "max_len": args.max_len,
-                                  "final_loss": round(trained["losses"][-1], 4)})
+    adapter = as_adapter(trained["factors"][0], rank, alpha, args.base,
+                         {"kind": "manifesto reader (prompt_tuned)", "steps": args.steps, "per_step": args.per_step,
+                          "pairs": args.pairs, "max_len": args.max_len, "final_loss": round(trained["losses"][-1], 4)})
     path = adapter.save(args.out, force=args.force)
     losses = trained["losses"]
     print(f"reader: loss {sum(losses[:10]) / len(losses[:10]):.3f} -> {sum(losses[-10:]) / len(losses[-10:]):.3f} "
