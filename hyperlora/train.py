@@ -360,9 +360,10 @@ def init_from(hypernet: HyperNet, path) -> list[str]:
         raise HyperLoRAError(f"init={path}: its hypernetwork ({start_from.config}) is not this run's ({run}); give "
                              "the run the checkpoint's hypernet settings (a copy path may be added)")
     missing, unexpected = hypernet.load_state_dict(start_from.state_dict(), strict=False)
-    if unexpected or any(not n.startswith("copy_") for n in missing):
+    lacking = [n for n in missing if not n.startswith("copy_")]
+    if unexpected or lacking:
         raise HyperLoRAError(f"init={path}: its weights do not fit this run's hypernetwork (it has "
-                             f"{sorted(unexpected)[:3]} that the run lacks)")
+                             f"{sorted(unexpected)[:3]} that the run lacks, and lacks {sorted(lacking)[:3]})")
     return missing
 
 
