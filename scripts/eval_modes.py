@@ -161,12 +161,28 @@ def score(cases, replies, ban, rosiness=None) -> dict:
     return out
 
 
+def target_rosiness(cases, rosiness) -> dict:
+    """The rosiness of the corpus's own replies to the same prompts, read the same way: what a model that wrote its
+    training targets exactly would score, so a gap between the modes that the targets lack is not blamed on the
+    model (nor one the model lacks on the data)."""
+    spans = [mode_texts(c["response"]) for c in cases]
+    texts = sorted({t for d in spans for t in d.values()})
+    scores = dict(zip(texts, (float(x) for x in rosiness(texts)))) if texts else {}
+    nan = float("nan")
+    ai = [[scores[d["ai"]] if "ai" in d else nan] for d in spans]
+    human = [[scores[d["human"]] if "human" in d else nan] for d in spans]
+    return {"rosiness_ai": _stat(ai), "rosiness_human": _stat(human),
+            "rosiness_ai_minus_human": _stat([[a[0] - h[0]] for a, h in zip(ai, human)])}
+
+
 def run(model, tokenizer, cases, seeds=(0, 1, 2), ban=("ai>human",), max_new_tokens=96, temperature=0.7,
         batch_size=16, rosiness=None, progress=True) -> dict:
     """Decode and score: the ``results.json`` content (without the settings the caller adds)."""
     replies, timing = decode(model, tokenizer, cases, list(seeds), list(ban), max_new_tokens, temperature,
                              batch_size, progress)
     metrics = score(cases, replies, list(ban), rosiness)
+    if rosiness is not None:
+        metrics["targets"] = target_rosiness(cases, rosiness)
     per_step = {c: timing[c]["seconds"] / max(1, timing[c]["steps"]) for c in CONDITIONS}
     timing = {c: {**timing[c], "ms_per_step": round(1000 * per_step[c], 3)} for c in CONDITIONS}
     ratio = per_step["ruled"] / per_step["plain"] if per_step["plain"] > 0 else None
@@ -195,6 +211,12 @@ def table(results: dict) -> str:
         diff = fmt(m["ruled_minus_plain"][key], pct) if key in m["ruled_minus_plain"] else ""
         cells = [f"{fmt(m[c][key], pct, 1 if pct else 3)} (n {m[c][key]['n']})" for c in CONDITIONS]
         lines.append(f"| {label}{' (%)' if pct else ''} | {cells[0]} | {cells[1]} | {diff} |")
+    if "targets" in m:  # the corpus's own replies to the same prompts: the data's side of the rosiness rows
+        tg = m["targets"]
+        lines.append(f"| rosiness of the corpus's own replies: <ai> / <human> / same reply | "
+                     f"{fmt(tg['rosiness_ai'], False, 3)} (n {tg['rosiness_ai']['n']}) / "
+                     f"{fmt(tg['rosiness_human'], False, 3)} (n {tg['rosiness_human']['n']}) / "
+                     f"{fmt(tg['rosiness_ai_minus_human'], False, 3)} (n {tg['rosiness_ai_minus_human']['n']}) | | |")
     t = results["timing"]
     ratio = f"{t['ruled_over_plain']:.3f}" if t["ruled_over_plain"] else "n/a"
     lines.append(f"| ms per decoding step | {t['plain']['ms_per_step']:.1f} ({t['plain']['steps']} steps) | "

@@ -93,10 +93,10 @@ def test_eval_metrics_are_read_from_the_replies(tiny_base):
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     model = Scripted.from_pretrained(tiny_base).eval()
     model.script = tokenizer(SCRIPT, add_special_tokens=False)["input_ids"]
-    cases = [{"id": f"c{i}", "kind": "quote", "mode": "ai", "prompt": [{"role": "user", "content": f"He said {i}."}]}
-             for i in range(3)]
+    cases = [{"id": f"c{i}", "kind": "quote", "mode": "ai", "prompt": [{"role": "user", "content": f"He said {i}."}],
+              "response": "<ai>Fine, <human>Go away</human> thanks</ai>"} for i in range(3)]
     cases.append({"id": "h", "kind": "human_voice", "mode": "human",
-                  "prompt": [{"role": "user", "content": "Write as a person."}]})
+                  "prompt": [{"role": "user", "content": "Write as a person."}], "response": "<human>Go away</human>"})
     results = eval_modes.run(model, tokenizer, cases, seeds=(0, 1), ban=["ai>human"],
                              max_new_tokens=len(model.script) + 2, batch_size=3,
                              rosiness=lambda texts: [len(t) / 100 for t in texts], progress=False)
@@ -118,6 +118,11 @@ def test_eval_metrics_are_read_from_the_replies(tiny_base):
     assert math.isclose(m["plain"]["rosiness_ai"]["value"], len("So ok") / 100)
     assert math.isclose(m["plain"]["rosiness_human"]["value"], len("hi") / 100)
     assert math.isclose(m["plain"]["rosiness_ai_minus_human"]["value"], (len("So ok") - len("hi")) / 100)
+    # the corpus's own replies, scored the same way (no model): the data's side of the rosiness rows
+    targets = m["targets"]
+    assert math.isclose(targets["rosiness_ai"]["value"], len("Fine, thanks") / 100)
+    assert math.isclose(targets["rosiness_human"]["value"], len("Go away") / 100)
+    assert targets["rosiness_ai_minus_human"]["n"] == 3 and targets["rosiness_human"]["n"] == 4
     t = results["timing"]
     assert t["plain"]["steps"] == t["ruled"]["steps"] == 2 * 2 * (len(model.script) + 1)  # 2 batches, 2 seeds
     assert t["ruled_over_plain"] == pytest.approx(t["ruled"]["ms_per_step"] / t["plain"]["ms_per_step"], rel=1e-2)
