@@ -159,13 +159,18 @@ def render_report(res: dict) -> str:
     hp = res["hello_probe"]
     L += ["## Hello probe (training-data regurgitation)", "", "**Method.** " + hp["method"], ""]
     rows = []
-    for who in ("base", "adapter"):
-        for mode in ("greedy", "sampled"):
+    for who in ("base", "adapter", "adapter_guard"):
+        for mode in ("greedy", "sampled") if who in hp else ():  # reports before the guard row lack it
             v = hp[who][mode]
             rows.append([who, mode, v["n_samples"], fmt(v["longest_mean"], pct=False, digits=1), v["longest_max"],
-                         fmt(v["span_ge_20"]), fmt(v["span_ge_50"])])
+                         fmt(v["span_ge_20"]), fmt(v["span_ge_50"]),
+                         fmt(v["passed_unchanged"]) if "passed_unchanged" in v else "—"])
     L += [table(["model", "decoding", "samples", "longest overlap (tokens)", "max", "≥ 20-token span %",
-                  "≥ 50-token span %"], rows), ""]
+                  "≥ 50-token span %", "sent as decoded %"], rows), ""]
+    if "adapter_guard" in hp:
+        L += ["`adapter_guard`: the adapter's replies above as the guard passes them on (a refused prompt gets its "
+              "kind refusal, a withheld reply the withheld message); *sent as decoded* is the share it let through "
+              "unchanged.", ""]
     L += ["Greedy samples (first 300 characters):", ""]
     for s in hp["samples"]:
         text = s["text"].replace("\n", " ").replace("|", "/")

@@ -713,7 +713,38 @@ def _hello_probe(ev: _Eval) -> dict:
                 "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
                 "n_samples": len(flat),
             }
+    probe["adapter_guard"] = _guarded_probe(ev, index)
     return probe
+
+
+def _guarded_probe(ev: _Eval, index) -> dict:
+    """The adapter's probe replies as ``hyperlora.guard`` passes them on (no extra decoding): how many it lets
+    through unchanged, withholds or refuses, and how much of the corpus what it sends repeats."""
+    from .stats import bootstrap
+
+    asked = {"hello": "hello", "empty_turn": "", "bos_only": ""}
+    out = {}
+    for mode in ("greedy", "sampled"):
+        longest, sent = [], []
+        for u, (w, pname, k) in enumerate(ev.probe_units):
+            if w != "adapter":
+                continue
+            ns = [n for n in ev.by[("probe", "adapter")][u] if (ev.jobs[n][3] is None) == (mode == "greedy")]
+            unit_long, unit_sent = [], []
+            for n in ns:
+                text = _guarded(ev.texts[n], asked[pname], ev.manifestos[k]["rules"])
+                same = text == ev.texts[n]
+                ids = ev.gen_ids[n] if same else ev.tok(text, add_special_tokens=False)["input_ids"]
+                unit_long.append(index.longest_overlap(ids))
+                unit_sent.append(float(same))
+            longest.append(unit_long)
+            sent.append(unit_sent)
+        flat = [x for unit in longest for x in unit]
+        out[mode] = {"longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
+                     "span_ge_20": bootstrap([[float(x >= 20) for x in unit] for unit in longest]),
+                     "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
+                     "passed_unchanged": bootstrap(sent), "n_samples": len(flat)}
+    return out
 
 
 # ---------------------------------------------------------------- costs, meta, writing

@@ -79,6 +79,11 @@ def test_hello_probe_costs_and_latency(quick):
         for mode in ("greedy", "sampled"):
             v = hp[who][mode]
             assert has_ci(v["longest_mean"]) and has_ci(v["span_ge_20"]) and has_ci(v["span_ge_50"])
+    for mode in ("greedy", "sampled"):
+        # The probe with the guard on: the adapter's own samples, each either sent as decoded or replaced.
+        g = hp["adapter_guard"][mode]
+        assert g["n_samples"] == hp["adapter"][mode]["n_samples"] and has_ci(g["passed_unchanged"])
+        assert has_ci(g["longest_mean"]) and has_ci(g["span_ge_20"]) and has_ci(g["span_ge_50"])
     assert has_ci(res["tokens_saved"]) and res["tokens_saved"]["value"] > 0
     assert has_ci(res["adapter_ms"]) and res["adapter_ms"]["value"] > 0
     for mode in ("adapter_merged", "adapter_unmerged", "system_prompt", "kv_prefix", "base"):
