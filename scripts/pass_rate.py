@@ -15,7 +15,8 @@ same refusal manifestos). `--qa` adds the capability rows: the eval's 259 QA ite
 adapters of 8 held-out manifestos (QA retention, with its paired CI, and the share of degenerate replies: loops or
 capitals no rule asked for). `--cases-out FILE` keeps which cases the own adapter passed; `--against FILE` (another
 checkpoint's) prints the held-out difference, paired over the same cases, with its bootstrap CI: the issue's
-"beats the shipped checkpoint" test at pilot scale.
+"beats the shipped checkpoint" test at pilot scale. With `--qa` both keep and compare the QA items too (accuracy and
+degenerate replies, paired per item; run both with the same `--splits`, which pick the QA items' manifestos).
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
                                           [--families] [--refusal] [--strength 1.0] [--rank R] [--reader DIR]
@@ -154,6 +155,8 @@ def main():
         for (q, cond, _), reply in zip(qa, qa_replies):
             hits.setdefault(cond, []).append(float(qa_correct(reply, q["answers"])))
             degenerate.setdefault(cond, []).append(float(is_degenerate(reply, normalize_rules(q["rules"]))))
+        qa_outcomes = {str(j): {"correct": c, "degenerate": d}  # the adapter's, per item, for --cases-out/--against
+                       for j, (c, d) in enumerate(zip(hits["adapter"], degenerate["adapter"]))}
         retention = paired_bootstrap(hits["adapter"], hits["base"], ratio=True)
         summary["qa"] = {"n": len(hits["base"]), "manifestos": len(keys),
                          **{f"accuracy_{c}": round(100 * sum(v) / len(v), 1) for c, v in hits.items()},
@@ -169,12 +172,18 @@ def main():
         print(f"truncated {len(TRUNCATION_ERRORS)} adapters to rank {args.rank}: mean relative ΔW error "
               f"{summary['truncation_error_mean']}", flush=True)
     if args.cases_out:
-        Path(args.cases_out).write_text(json.dumps({"checkpoint": str(checkpoint), "cases": outcomes}) + "\n")
+        Path(args.cases_out).write_text(json.dumps({"checkpoint": str(checkpoint), "cases": outcomes,
+                                                    **({"qa": qa_outcomes} if args.qa else {})}) + "\n")
     if args.against:
-        summary["against"] = paired_against(outcomes, args.against)
-        print(f"held-out minus {summary['against']['checkpoint']}: {summary['against']['value']:+.1f} points "
-              f"[{summary['against']['ci_low']:+.1f}, {summary['against']['ci_high']:+.1f}] over "
-              f"{summary['against']['n']} paired cases", flush=True)
+        summary["against"] = a = paired_against(outcomes, args.against, qa_outcomes if args.qa else None)
+        if "value" in a:
+            print(f"held-out minus {a['checkpoint']}: {a['value']:+.1f} points [{a['ci_low']:+.1f}, "
+                  f"{a['ci_high']:+.1f}] over {a['n']} paired cases", flush=True)
+        for what in ("correct", "degenerate"):
+            if f"qa_{what}" in a:
+                d = a[f"qa_{what}"]
+                print(f"QA {what} minus {a['checkpoint']}: {d['value']:+.1f} points [{d['ci_low']:+.1f}, "
+                      f"{d['ci_high']:+.1f}] over {d['n']} paired items", flush=True)
     print(json.dumps({"checkpoint": str(checkpoint), "reader": args.reader, "strength": args.strength,
                       "rank": args.rank, "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
@@ -182,16 +191,27 @@ def main():
 TRUNCATION_ERRORS: list[float] = []
 
 
-def paired_against(outcomes: dict, path) -> dict:
+def paired_against(outcomes: dict, path, qa: dict | None = None) -> dict:
     """This run's own-adapter pass rate minus another run's (its ``--cases-out`` file) over the held-out cases both
-    decoded (every split but ``train``), in points, with the eval's paired bootstrap CI."""
+    decoded (every split but ``train``), in points, with the eval's paired bootstrap CI; with ``qa`` (this run's
+    per-item QA outcomes) and QA items in the file, also the QA accuracy and degenerate-reply differences
+    (``qa_correct``, ``qa_degenerate``) over the items both decoded."""
     other = json.loads(Path(path).read_text())
+
+    def diff(mine: list, theirs: list) -> dict:
+        d = paired_bootstrap([float(x) for x in mine], [float(x) for x in theirs])
+        return {"n": len(mine), **{k: round(100 * d[k], 1) for k in ("value", "ci_low", "ci_high")}}
+
+    out = {"checkpoint": other["checkpoint"]}
     keys = [k for k in outcomes if k in other["cases"] and json.loads(k)[0] != "train"]
-    if not keys:
-        raise SystemExit(f"pass_rate.py: error: {path} shares no held-out case with this run")
-    diff = paired_bootstrap([float(outcomes[k]) for k in keys], [float(other["cases"][k]) for k in keys])
-    return {"checkpoint": other["checkpoint"], "n": len(keys),
-            **{k: round(100 * diff[k], 1) for k in ("value", "ci_low", "ci_high")}}
+    if keys:
+        out.update(diff([outcomes[k] for k in keys], [other["cases"][k] for k in keys]))
+    items = [j for j in (qa or {}) if j in other.get("qa", {})]
+    for what in ("correct", "degenerate") if items else ():
+        out[f"qa_{what}"] = diff([qa[j][what] for j in items], [other["qa"][j][what] for j in items])
+    if not keys and not items:
+        raise SystemExit(f"pass_rate.py: error: {path} shares no held-out case or QA item with this run")
+    return out
 
 
 def adapter_for(hl, text: str, strength: float, rank: int | None):
