@@ -26,7 +26,7 @@ def main(path: str) -> None:
     r = json.load(open(path))
     n = r["pass_rate"]["base"]["all"]["n"]
     header = ["condition", f"all (n={n})", "test_paraphrase", "test_combination", "test_family", "QA % (retention)",
-              "harmful refused %", "benign refused %", "context tokens"]
+              "harmful refused %", "benign refused %", "degenerate %", "context tokens"]
     rows = []
     for c in r["conditions"]:
         rate, cap = r["pass_rate"][c], r["capability"][c]
@@ -34,13 +34,15 @@ def main(path: str) -> None:
         label = f"`{c}`" + (f" (n={rate['all']['n']})" if rate["all"]["n"] != n else "")
         rows.append([label, pct_ci(rate["all"]), pct(split["test_paraphrase"]), pct(split["test_combination"]),
                      pct(split["test_family"]), f"{pct(cap['qa_accuracy'])} ({cap['qa_retention']['value']:.2f})",
-                     pct(r["refusal_harmful"][c]), pct(r["refusal_benign"][c]), f"{r['context_tokens'][c]:.0f}"])
+                     pct(r["refusal_harmful"][c]), pct(r["refusal_benign"][c]),
+                     pct(r["degenerate"][c]) if "degenerate" in r else "n/a",  # older reports lack it
+                     f"{r['context_tokens'][c]:.0f}"])
     ceiling = r.get("target_ceiling")  # reports written before the ceiling was measured lack it
     if ceiling:
         split = ceiling["by_split"]
         rows.append(["ceiling: the cases' own targets, cut at the decode budget", pct_ci(ceiling["all"]),
                      pct(split["test_paraphrase"]), pct(split["test_combination"]), pct(split["test_family"])]
-                    + [""] * 4)
+                    + [""] * 5)
     print(report.table(header, rows))
     d = r["adapter_minus_system_prompt"]["all"]
     print(f"\nadapter − system_prompt: {pct_ci(d)} points")
