@@ -191,10 +191,15 @@ def render_report(res: dict) -> str:
              f"{res['multitask']['pairs']} pairs, loss {_n(res['multitask']['first_loss'])} → "
              f"{_n(res['multitask']['final_loss'])})"]]
     if "prompt_tuned" in res:  # reports written before the reader existed lack it
-        rows.append(["prompt_tuned reader LoRA training, s",
-                     f"{res['prompt_tuned']['train_seconds']:.1f} ({res['prompt_tuned']['steps']} steps, "
-                     f"{res['prompt_tuned']['pairs']} pairs, loss {_n(res['prompt_tuned']['first_loss'])} → "
-                     f"{_n(res['prompt_tuned']['final_loss'])})"])
+        pt = res["prompt_tuned"]
+        if "loaded_from" in pt:  # trained beforehand by scripts/train_reader.py: no time or first loss here
+            rows.append(["prompt_tuned reader LoRA", f"loaded from `{pt['loaded_from']}` (trained by "
+                         f"scripts/train_reader.py: {pt['steps']} steps, {pt['pairs']} pairs, final loss "
+                         f"{_n(pt['final_loss'])})"])
+        else:
+            rows.append(["prompt_tuned reader LoRA training, s",
+                         f"{pt['train_seconds']:.1f} ({pt['steps']} steps, {pt['pairs']} pairs, loss "
+                         f"{_n(pt['first_loss'])} → {_n(pt['final_loss'])})"])
     L += [table(["cost", "value"], rows), ""]
     rows = [[f"`{k}`", _n(v["ms_per_token"], 1), _n(v["first_token_ms"], 0), v["context_tokens"]]
             for k, v in lat.items() if isinstance(v, dict)]
@@ -215,7 +220,7 @@ def render_report(res: dict) -> str:
         L.append("")
     t = meta["timing_s"]
     L += ["## Run", "", "Wall time by stage (s): " + ", ".join(f"{k} {v}" for k, v in t.items()) + ".", "",
-          "Reproduce: `" + reproduce_command(meta) + "`"
+          "Reproduce: `" + reproduce_command(meta, res.get("prompt_tuned", {}).get("loaded_from")) + "`"
           + f" (settings: `{json.dumps(meta['settings'], sort_keys=True)}`).", "",
           "Plots: `pass_rate_by_condition.png`, `pass_rate_vs_context.png`.", ""]
     return "\n".join(L)
@@ -288,14 +293,16 @@ def write_outputs(res: dict, out_dir) -> None:
 
 
 
-def reproduce_command(meta: dict) -> str:
-    """The `hyperlora eval` command line that gives this run: preset, checkpoint, data and every override."""
+def reproduce_command(meta: dict, reader=None) -> str:
+    """The `hyperlora eval` command line that gives this run: preset, checkpoint, data, a saved reader LoRA and
+    every override."""
     preset = PRESETS["quick" if meta["quick"] else "full"]
     sets = [f" --set {k}={json.dumps(v)}" for k, v in sorted(meta["settings"].items()) if preset.get(k, v) != v]
     data = meta.get("data_dir", "")
     return ("hyperlora eval --out DIR" + (" --quick" if meta["quick"] else "")
             + (f" --checkpoint {meta['checkpoint']}" if meta["checkpoint"] != "shipped" else "")
-            + (f" --data {data}" if data and "/eval-data/" not in data else "") + "".join(sets))
+            + (f" --data {data}" if data and "/eval-data/" not in data else "")
+            + (f" --reader {reader}" if reader else "") + "".join(sets))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def main():
         "bench": "generate_adapter", "device": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(), "manifesto_tokens": tokens, "calls": args.calls,
         "median_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2),
-        "max_ms": round(max(times), 2), "targets": len(hl.hypernet.targets), "rank": hl.config.rank,
+        "max_ms": round(max(times), 2), "targets": len(hl.hypernet.targets), "rank": hl.config.adapter_rank,
     }
     print(f"{'calls':>6} {'tokens':>7} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
     r = result

@@ -137,6 +137,8 @@ def test_a_saved_reader_is_used_instead_of_training_one(tmp_path):
                    max_manifestos=1, n_qa=2, n_refusal=1)
     assert res["prompt_tuned"]["loaded_from"] == str(tmp_path / "reader")
     assert res["prompt_tuned"]["steps"] == 7 and res["prompt_tuned"]["train_seconds"] == 0
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert f"loaded from `{tmp_path / 'reader'}`" in report and f"--reader {tmp_path / 'reader'}" in report
     assert res["kl_to_system"]["prompt_tuned"]["value"] == pytest.approx(0, abs=1e-6)
     assert res["kl_to_system"]["base"]["value"] > 1e-3  # the check can see a difference
     with pytest.raises(HyperLoRAError, match="not an adapter directory"):
