@@ -688,7 +688,6 @@ def _probe_corpus(ev: _Eval):
 
 def _hello_probe(ev: _Eval) -> dict:
     """How much of the training corpus the bare prompts' replies repeat verbatim, base against adapter."""
-    from .stats import bootstrap
 
     index = _probe_corpus(ev)
     probe = {"method": PROBE_METHOD.format(seeds=ev.seeds, tokens=ev.cfg["probe_tokens"], k=len(ev.probe_keys),
@@ -698,21 +697,12 @@ def _hello_probe(ev: _Eval) -> dict:
         probe[who] = {}
         for mode in ("greedy", "sampled"):
             longest = []
-            for u, (w, pname, k) in enumerate(ev.probe_units):
-                if w != who:
-                    continue
-                ns = [n for n in ev.by[("probe", who)][u] if (ev.jobs[n][3] is None) == (mode == "greedy")]
+            for pname, k, ns in _probe_rows(ev, who, mode):
                 longest.append([index.longest_overlap(ev.gen_ids[n]) for n in ns])
                 if mode == "greedy":
                     probe["samples"].append({"model": who, "prompt": pname, "manifesto": k,
                                              "text": ev.texts[ns[0]][:300], "longest": longest[-1][0]})
-            flat = [x for unit in longest for x in unit]
-            probe[who][mode] = {
-                "longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
-                "span_ge_20": bootstrap([[float(x >= 20) for x in unit] for unit in longest]),
-                "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
-                "n_samples": len(flat),
-            }
+            probe[who][mode] = _overlap_stats(longest)
     probe["adapter_guard"] = _guarded_probe(ev, index)
     return probe
 
@@ -726,10 +716,7 @@ def _guarded_probe(ev: _Eval, index) -> dict:
     out = {}
     for mode in ("greedy", "sampled"):
         longest, sent = [], []
-        for u, (w, pname, k) in enumerate(ev.probe_units):
-            if w != "adapter":
-                continue
-            ns = [n for n in ev.by[("probe", "adapter")][u] if (ev.jobs[n][3] is None) == (mode == "greedy")]
+        for pname, k, ns in _probe_rows(ev, "adapter", mode):
             unit_long, unit_sent = [], []
             for n in ns:
                 text = _guarded(ev.texts[n], asked[pname], ev.manifestos[k]["rules"])
@@ -739,12 +726,26 @@ def _guarded_probe(ev: _Eval, index) -> dict:
                 unit_sent.append(float(same))
             longest.append(unit_long)
             sent.append(unit_sent)
-        flat = [x for unit in longest for x in unit]
-        out[mode] = {"longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
-                     "span_ge_20": bootstrap([[float(x >= 20) for x in unit] for unit in longest]),
-                     "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
-                     "passed_unchanged": bootstrap(sent), "n_samples": len(flat)}
+        out[mode] = {**_overlap_stats(longest), "passed_unchanged": bootstrap(sent)}
     return out
+
+
+def _probe_rows(ev: _Eval, who: str, mode: str):
+    """(prompt name, manifesto key, job indices) of each probe unit of ``who``, its greedy or its sampled rows."""
+    for u, (w, pname, k) in enumerate(ev.probe_units):
+        if w == who:
+            yield pname, k, [n for n in ev.by[("probe", who)][u] if (ev.jobs[n][3] is None) == (mode == "greedy")]
+
+
+def _overlap_stats(longest: list[list[int]]) -> dict:
+    """The probe's figures from each unit's longest corpus overlaps (one per sample; CIs over units)."""
+    from .stats import bootstrap
+
+    flat = [x for unit in longest for x in unit]
+    return {"longest_mean": bootstrap(longest), "longest_max": max(flat) if flat else 0,
+            "span_ge_20": bootstrap([[float(x >= 20) for x in unit] for unit in longest]),
+            "span_ge_50": bootstrap([[float(x >= 50) for x in unit] for unit in longest]),
+            "n_samples": len(flat)}
 
 
 # ---------------------------------------------------------------- costs, meta, writing
