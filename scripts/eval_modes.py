@@ -128,10 +128,7 @@ def score(cases, replies, ban, rosiness=None) -> dict:
     parse_bans(ban)
     out = {}
     span_texts = {c: [[mode_texts(r) for r in row] for row in replies[c]] for c in CONDITIONS}
-    scores = {}
-    if rosiness is not None:
-        texts = sorted({t for c in CONDITIONS for row in span_texts[c] for d in row for t in d.values()})
-        scores = dict(zip(texts, (float(x) for x in rosiness(texts)))) if texts else {}
+    scores = _scored(rosiness, [span_texts[c] for c in CONDITIONS]) if rosiness is not None else {}
     per = {}
     for c in CONDITIONS:
         rows = replies[c]
@@ -150,11 +147,7 @@ def score(cases, replies, ban, rosiness=None) -> dict:
             stats[f"mode_accuracy_{mode}"] = bootstrap([v for case, v in zip(cases, m["mode_accuracy"])
                                                         if case["mode"] == mode])
         if rosiness is not None:
-            nan = float("nan")
-            ai = [[scores[d["ai"]] if "ai" in d else nan for d in row] for row in span_texts[c]]
-            human = [[scores[d["human"]] if "human" in d else nan for d in row] for row in span_texts[c]]
-            both = [[a - h for a, h in zip(ra, rh)] for ra, rh in zip(ai, human)]
-            stats.update(rosiness_ai=_stat(ai), rosiness_human=_stat(human), rosiness_ai_minus_human=_stat(both))
+            stats.update(_rosiness_stats(span_texts[c], scores))
         per[c], out[c] = m, stats
     out["ruled_minus_plain"] = {k: paired_bootstrap(per["ruled"][k], per["plain"][k])
                                 for k in ("well_formed", "violating", "mode_accuracy")}
@@ -165,14 +158,25 @@ def target_rosiness(cases, rosiness) -> dict:
     """The rosiness of the corpus's own replies to the same prompts, read the same way: what a model that wrote its
     training targets exactly would score, so a gap between the modes that the targets lack is not blamed on the
     model (nor one the model lacks on the data)."""
-    spans = [mode_texts(c["response"]) for c in cases]
-    texts = sorted({t for d in spans for t in d.values()})
-    scores = dict(zip(texts, (float(x) for x in rosiness(texts)))) if texts else {}
+    spans = [[mode_texts(c["response"])] for c in cases]  # one "seed" a case
+    return _rosiness_stats(spans, _scored(rosiness, [spans]))
+
+
+def _scored(rosiness, span_tables) -> dict:
+    """``{text: rosiness}`` for every distinct span text of the tables (``[case][seed] -> {mode: text}``), scored in
+    one call."""
+    texts = sorted({t for table in span_tables for row in table for d in row for t in d.values()})
+    return dict(zip(texts, (float(x) for x in rosiness(texts)))) if texts else {}
+
+
+def _rosiness_stats(spans, scores: dict) -> dict:
+    """Mean rosiness inside ``<ai>`` and inside ``<human>`` over cases, and their within-reply difference (NaN
+    where a reply lacks a mode)."""
     nan = float("nan")
-    ai = [[scores[d["ai"]] if "ai" in d else nan] for d in spans]
-    human = [[scores[d["human"]] if "human" in d else nan] for d in spans]
-    return {"rosiness_ai": _stat(ai), "rosiness_human": _stat(human),
-            "rosiness_ai_minus_human": _stat([[a[0] - h[0]] for a, h in zip(ai, human)])}
+    ai = [[scores[d["ai"]] if "ai" in d else nan for d in row] for row in spans]
+    human = [[scores[d["human"]] if "human" in d else nan for d in row] for row in spans]
+    both = [[a - h for a, h in zip(ra, rh)] for ra, rh in zip(ai, human)]
+    return {"rosiness_ai": _stat(ai), "rosiness_human": _stat(human), "rosiness_ai_minus_human": _stat(both)}
 
 
 def run(model, tokenizer, cases, seeds=(0, 1, 2), ban=("ai>human",), max_new_tokens=96, temperature=0.7,
