@@ -10,6 +10,7 @@ per manifesto, runs every sequence through the base model with its own manifesto
                                                         rules changed weighted edit_weight times)
          + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
          + l2_weight · mean(B²)                         on the generated weights
+         + dw_weight · mean ‖ΔW‖²_F / ‖W‖²_F             the adapter's energy beside each frozen weight
          + contrast_weight · max(0, contrast_margin − (CE_other − CE_own))   per sequence with rules
          + copy_weight · −log(copy attention on each rule word)   with the copy path, for rules that name a word
 
@@ -72,6 +73,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     l2_weight: float = 1e-3
+    # mean(B²) alone does not bound ΔW = B·A (A may grow while B shrinks), and at 1e-3 it was ~1e-6 of the loss.
+    # This term penalises what the base model feels: ‖s·B·A‖²_F over ‖W‖²_F per adapted module, averaged. The
+    # shipped adapters carry 2-3% of their weights' energy (up to 5% in the top layers' q/k projections), and any
+    # adapter of that size, random directions included, makes ~11% of QA replies loop (README). Logged as "dw"
+    # whatever its weight; 0 leaves it out of the loss.
+    dw_weight: float = 0.0
     retain_weight: float = 1.0
     # Hinge on CE(response | another manifesto's adapter) − CE(response | its own), per sequence, in nats per
     # token; costs one more forward and backward of the adapted layers. 0 turns it off.
@@ -326,6 +333,14 @@ def per_sequence_mean(values: torch.Tensor, seq: torch.Tensor, n: int) -> torch.
     return total / count.clamp(min=1)
 
 
+def relative_energy(adapters: dict, scaling: float, w_energy: dict) -> torch.Tensor:
+    """Mean over modules and manifestos of ‖scaling·B·A‖²_F / ‖W‖²_F, without forming ΔW: for (A (M, r, in),
+    B (M, out, r)), ‖BA‖²_F = Σ (BᵀB) ⊙ (AAᵀ), two r × r products."""
+    terms = [((B.transpose(1, 2) @ B) * (A @ A.transpose(1, 2))).sum((1, 2)).mean() / w_energy[n]
+             for n, (A, B) in adapters.items()]
+    return scaling**2 * torch.stack(terms).mean()
+
+
 def pad_stack(tensors: list[torch.Tensor], value=0) -> torch.Tensor:
     width = max(t.shape[0] for t in tensors)
     return torch.stack([F.pad(t, (0, 0) * (t.dim() - 1) + (0, width - t.shape[0]), value=value) for t in tensors])
@@ -495,6 +510,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         taught = {}  # record index -> its teacher_ids, made when first drawn
     features: dict[int, tuple[torch.Tensor, ...]] = {}
     base_tokens = BaseTokens(tokenizer, model.get_input_embeddings().weight) if cfg.hypernet.copy_path else None
+    w_energy = {x.name: model.get_submodule(x.name).weight.detach().float().square().sum() for x in net.targets}
 
     def encoded(g: int):
         """(features, mask) of manifesto g, plus (base-token embeddings, mask) with the copy path."""
@@ -592,6 +608,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
         # the global batch's mean.
         l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()
+        dw = relative_energy({n: (A[: len(batch)], B[: len(batch)]) for n, (A, B) in adapters.items()},
+                             net.config.scaling, w_energy)
         copy_loss, terms = logits.sum() * 0, []
         if cfg.copy_weight:
             # Per rule word and copying layer, the rank row that reads the word most is asked to read it all.
@@ -608,8 +626,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
                               logits.new_tensor(float(sum(t.numel() for t in terms))), learn.sum().float()])  # (5,)
         factors = n_proc * counts / accelerator.reduce(counts, "sum").clamp(min=1e-12)  # 0 where a share has none
         ce, kl, contrast, copy_loss, distill = (t * f for t, f in zip((ce, kl, contrast, copy_loss, distill), factors))
-        loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.contrast_weight * contrast
-                + cfg.copy_weight * copy_loss + cfg.distill_weight * distill)
+        loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.dw_weight * dw
+                + cfg.contrast_weight * contrast + cfg.copy_weight * copy_loss + cfg.distill_weight * distill)
 
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
@@ -622,12 +640,12 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             # Every process takes part in these collectives; the main process writes the global batch's figures.
-            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, contrast, copy_loss, distill]).detach(),
+            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, dw, contrast, copy_loss, distill]).detach(),
                                        "mean").tolist()
             tokens_seen = int(accelerator.reduce(target.sum(), "sum"))
             checksums = accelerator.gather(param_checksum(net)[None]).tolist()  # one per process: all equal
             if main:
-                names = ("loss", "ce", "retain_kl", "l2", "contrast", "copy", "distill")
+                names = ("loss", "ce", "retain_kl", "l2", "dw", "contrast", "copy", "distill")
                 row = {"step": step, **dict(zip(names, means)),
                        "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
                        "tokens": tokens_seen, "elapsed_s": round(time.perf_counter() - start, 1),

@@ -16,7 +16,15 @@ import safetensors.torch
 import torch
 
 from hyperlora.errors import HyperLoRAError
-from hyperlora.train import TrainConfig, batch_for_step, lower_hidden, per_sequence_mean, refusal_asks, upper_hidden
+from hyperlora.train import (
+    TrainConfig,
+    batch_for_step,
+    lower_hidden,
+    per_sequence_mean,
+    refusal_asks,
+    relative_energy,
+    upper_hidden,
+)
 from tests.conftest import tiny_llama, train_config
 
 # A test that runs a real training (a `hyperlora train` subprocess, several seconds each on a CPU) is slow:
@@ -346,6 +354,28 @@ def test_distillation_from_a_reader_reaches_the_loss(tmp_path, tiny_base, tiny_d
     assert row["loss"] == pytest.approx(plain["loss"] + 2 * row["distill"], rel=1e-4)
     proc = _run(train_config(tmp_path / "x", tiny_base, tiny_data, steps=1), "distill_weight=1")
     assert proc.returncode != 0 and "needs teacher=" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_relative_energy_is_the_adapters_energy_beside_its_weight():
+    """‖s·B·A‖²_F / ‖W‖²_F, averaged over modules and manifestos, computed without forming ΔW."""
+    g = torch.Generator().manual_seed(0)
+    adapters = {"q": (torch.randn(3, 4, 10, generator=g), torch.randn(3, 6, 4, generator=g)),
+                "v": (torch.randn(3, 4, 7, generator=g), torch.randn(3, 5, 4, generator=g))}
+    w_energy = {"q": torch.tensor(50.0), "v": torch.tensor(20.0)}
+    direct = torch.stack([((0.5 * B @ A).square().sum((1, 2)) / w_energy[n]).mean() for n, (A, B) in adapters.items()])
+    assert relative_energy(adapters, 0.5, w_energy) == pytest.approx(float(direct.mean()), rel=1e-5)
+
+
+@slow
+def test_dw_weight_reaches_the_loss(tmp_path, tiny_base, tiny_data):
+    """The adapter-energy term is logged on every run and adds dw_weight × dw to the loss. At the first step B is
+    zero, and so is the term's gradient, so both runs reach the second step with the same weights."""
+    assert _run(train_config(tmp_path / "p", tiny_base, tiny_data, steps=2)).returncode == 0
+    proc = _run(train_config(tmp_path / "d", tiny_base, tiny_data, steps=2), "dw_weight=3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plain, row = (json.loads(open(tmp_path / x / "run" / "log.jsonl").readlines()[1]) for x in "pd")
+    assert row["dw"] == pytest.approx(plain["dw"]) and row["dw"] > 0
+    assert row["loss"] == pytest.approx(plain["loss"] + 3 * row["dw"], rel=1e-4)
 
 
 @slow
