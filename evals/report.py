@@ -219,11 +219,29 @@ def render_report(res: dict) -> str:
                 L.append(f"  - {c}: {r.replace(chr(10), ' ')!r}")
         L.append("")
     t = meta["timing_s"]
-    L += ["## Run", "", "Wall time by stage (s): " + ", ".join(f"{k} {v}" for k, v in t.items()) + ".", "",
+    L += ["## Run", "", "Wall time by stage (s): " + ", ".join(f"{k} {v}" for k, v in t.items()) + ".", ""]
+    if meta.get("memo"):
+        L += [memo_line(meta["memo"]), ""]
+    L += [
           "Reproduce: `" + reproduce_command(meta, res.get("prompt_tuned", {}).get("loaded_from")) + "`"
           + f" (settings: `{json.dumps(meta['settings'], sort_keys=True)}`).", "",
           "Plots: `pass_rate_by_condition.png`, `pass_rate_vs_context.png`.", ""]
     return "\n".join(L)
+
+
+def memo_line(memo: dict) -> str:
+    """What the eval memo gave this run: baselines read from it, or all computed here."""
+    hits, misses = memo["hits"], memo["misses"]
+    rows = hits.get("decode", 0)
+    if not memo["read"]:
+        how = "every baseline computed here (`--fresh`)"
+    elif not rows and not hits.get("loras"):
+        how = "every baseline computed here (the memo had none of them yet)"
+    else:
+        how = (f"{rows} of {rows + misses.get('decode', 0)} baseline rows read from it"
+               f"{', and the trained LoRAs' if hits.get('loras') else ''}")
+    return (f"Eval memo `{memo['fingerprint']}` (the conditions no checkpoint changes, kept between runs of the same "
+            f"data, settings and code; `--fresh` recomputes them): {how}.")
 
 
 def plot(res: dict, out_dir) -> list[Path]:

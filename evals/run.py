@@ -94,7 +94,7 @@ def _qa_correct(reply: str, answers) -> bool:
 
 
 def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir=None, seeds: int = 3,
-             progress: bool = True, base: str | None = None, reader=None, **overrides) -> dict:
+             progress: bool = True, base: str | None = None, reader=None, fresh: bool = False, **overrides) -> dict:
     """Run every condition and metric and write ``out_dir/results.json``, ``report.md`` and PNG plots.
 
     Args:
@@ -109,6 +109,8 @@ def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir
         base: base model name (None: the checkpoint's base).
         reader: a saved manifesto-reader LoRA (``scripts/train_reader.py``, the same recipe) for ``prompt_tuned``,
             instead of training it here (about 19 of the full eval's minutes on 2 CPU cores).
+        fresh: recompute the baselines instead of reading them from the eval memo (``evals/memo.py``: the
+            conditions no checkpoint changes, kept from earlier runs of the same data, settings and code).
         overrides: any preset key (see ``PRESETS``), e.g. ``max_manifestos=10``.
 
     Returns:
@@ -122,7 +124,7 @@ def run_eval(out_dir, checkpoint=None, split=None, quick: bool = False, data_dir
     try:
         torch.set_num_threads(_threads(threads))
         return _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader, overrides, t_start,
-                    timing)
+                    timing, fresh)
     finally:
         torch.set_num_threads(threads)
 
@@ -165,6 +167,7 @@ class _Eval:
     pad: int
     reader_dir: object = None
     saved_reader: dict | None = None
+    memo: object = None  # evals.memo.Memo: the baselines kept between runs
     # manifestos in play and what each one gets
     train_pids: set = field(default_factory=set)
     refusal_items: list = field(default_factory=list)
@@ -236,11 +239,13 @@ def _timed(timing: dict, key: str):
     timing[key] = time.perf_counter() - t
 
 
-def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, overrides, t_start, timing):
+def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, overrides, t_start, timing,
+         fresh):
     out_dir = Path(out_dir)
     cfg = _settings(out_dir, quick, seeds, overrides)
     with _timed(timing, "setup_s"):
         ev = _setup(cfg, checkpoint, split, quick, data_dir, seeds, progress, base, reader_dir, timing)
+        _open_memo(ev, data_dir, quick, fresh)
     _log(progress, f"{len(ev.cases)} cases from {', '.join(ev.splits)}; checkpoint {ev.hl.checkpoint_hash}")
     _gather_manifestos(ev)
     with _timed(timing, "adapters_s"):
@@ -266,6 +271,7 @@ def _run(out_dir, checkpoint, split, quick, data_dir, seeds, progress, base, rea
     results.update(_training_costs(ev))
     timing["total_s"] = time.perf_counter() - t_start
     results["meta"] = _meta(ev, checkpoint, quick, data_dir)
+    ev.memo.save()
     _write(out_dir, results)
     return results
 
@@ -311,6 +317,17 @@ def _setup(cfg, checkpoint, split, quick, data_dir, seeds, progress, base, reade
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return _Eval(cfg=cfg, seeds=seeds, progress=progress, timing=timing, dd=dd, splits=splits, cases=cases, hl=hl,
                  model=model, tok=tok, eos_ids=eos_ids, pad=pad, reader_dir=reader_dir, saved_reader=saved_reader)
+
+
+def _open_memo(ev: _Eval, data_dir, quick, fresh):
+    """The eval memo of this run's fingerprint (its data, settings, base model and code)."""
+    from . import data as D
+    from . import memo as M
+
+    key = M.fingerprint(ev.cfg, ev.seeds, ev.splits, data_dir or D.default_data_dir(quick), ev.hl.config.base_model,
+                      ev.hl.config.rank, ev.reader_dir, str(next(ev.model.parameters()).device),
+                      functions=(_train_loras, _kl_to_system, _neutral_nll))
+    ev.memo = M.Memo(M.memo_root(), key, enabled=not fresh)
 
 
 def _gather_manifestos(ev: _Eval):
@@ -371,6 +388,10 @@ def _train_loras(ev: _Eval):
     groups = [D.manifesto_pairs(ev.manifestos[k]["rules"], cfg["oracle_pairs"], ev.train_pids, exclude, seed=i)
               for i, k in enumerate(ev.oracle_keys)]
     mt_pairs = D.multitask_pairs(ev.dd, cfg["multitask_pairs"])
+    kept = ev.memo.loras()
+    if kept is not None:
+        _log(ev.progress, f"oracle and multitask LoRAs{'' if ev.reader_dir else ' and the reader'} from the eval memo")
+        return _use_loras(ev, kept["oracle"], kept["multitask"], ev.saved_reader or kept["reader"])
     _log(ev.progress, f"training {len(ev.oracle_keys)} oracle LoRAs, the multitask LoRA"
                       f"{'' if ev.reader_dir else ' and the prompt_tuned reader'} ({cfg['oracle_steps']} steps; "
                       f"multitask {cfg['multitask_steps']}"
@@ -386,6 +407,11 @@ def _train_loras(ev: _Eval):
         reader = train_loras(model, tok, [D.reader_pairs(ev.dd, cfg["reader_pairs"])], rank=rank, alpha=2.0 * rank,
                              steps=cfg["reader_steps"], per_group=cfg["reader_per_step"], lr=cfg["lr"],
                              max_len=cfg["reader_max_len"], seed=2)
+    ev.memo.put_loras({"oracle": oracle, "multitask": multitask, **({} if ev.saved_reader else {"reader": reader})})
+    _use_loras(ev, oracle, multitask, reader)
+
+
+def _use_loras(ev: _Eval, oracle: dict, multitask: dict, reader: dict):
     for k, f in zip(ev.oracle_keys, oracle["factors"]):
         ev.adapters[f"oracle:{k}"] = f
     ev.adapters["multitask"] = multitask["factors"][0]
@@ -464,8 +490,11 @@ def _add_probe_jobs(ev: _Eval):
 # ---------------------------------------------------------------- one decoding pass for every workload
 
 def _decode_jobs(ev: _Eval):
-    """Decode every job in one pass; fills ``ev.gen_ids`` (token ids), ``ev.texts`` and the ``ev.by`` index."""
+    """Decode every job in one pass; fills ``ev.gen_ids`` (token ids), ``ev.texts`` and the ``ev.by`` index. Rows
+    no checkpoint changes are read from the eval memo when it has them."""
     from hyperlora.decode import decode
+
+    from .memo import independent, row_key
 
     cfg, jobs = ev.cfg, ev.jobs
     # adapter_guard rows are the adapter's own: decoded once, under the adapter's condition.
@@ -478,11 +507,20 @@ def _decode_jobs(ev: _Eval):
         gen_ids = [None] * len(jobs)
         for temp, sel in ((cfg["sample_temperature"], lambda j: j[0] != "probe"), (1.0, lambda j: j[0] == "probe")):
             idx = [n for n, j in enumerate(jobs) if sel(j) and n not in guarded]
-            outs = decode(ev.model, [jobs[n][4] for n in idx], ev.adapters, ev.prefixes, temperature=temp,
+            keys = {n: row_key(jobs[n][4], temp) for n in idx if independent(jobs[n][4])}
+            for n, k in keys.items():
+                gen_ids[n] = ev.memo.get("decode", k)
+            todo = [n for n in idx if gen_ids[n] is None]
+            bar(len(idx) - len(todo))
+            outs = decode(ev.model, [jobs[n][4] for n in todo], ev.adapters, ev.prefixes, temperature=temp,
                           eos_ids=ev.eos_ids, pad_id=ev.pad, batch_size=cfg["batch_size"], progress=bar)
-            for n, o in zip(idx, outs):
+            for n, o in zip(todo, outs):
                 gen_ids[n] = o
+                if n in keys:
+                    ev.memo.put("decode", keys[n], o)
         bar.close()
+    if ev.memo.hits.get("decode"):
+        _log(ev.progress, f"{ev.memo.hits['decode']} baseline rows read from the eval memo {ev.memo.key}")
     for n, m in guarded.items():
         gen_ids[n] = gen_ids[m]
     ev.gen_ids = gen_ids
@@ -581,6 +619,7 @@ def _kl_to_system(ev: _Eval) -> dict:
     """KL(P_sys || P_cond) per token, teacher-forced on the system_prompt condition's own greedy replies."""
     from hyperlora.decode import score
 
+    from .memo import independent, row_key
     from .stats import bootstrap
 
     kl = {cond: [] for cond in CONDITIONS}
@@ -590,13 +629,21 @@ def _kl_to_system(ev: _Eval) -> dict:
         if not target:
             continue
         conds = [cond for cond in CONDITIONS if i in ev.by.get(("main", cond), {})]
-        rows = [ev.jobs[ev.by[("main", cond)][i][0]][4] for cond in conds]
-        lps = score(ev.model, rows, [target] * len(rows), ev.adapters, ev.prefixes, ev.pad, ev.cfg["batch_size"],
-                    fn=lambda _, lp: lp.cpu())
-        ref = lps[conds.index("system_prompt")]
-        for cond, lp in zip(conds, lps):
+        rows = {cond: ev.jobs[ev.by[("main", cond)][i][0]][4] for cond in conds}
+        # The reference is the system prompt's greedy reply, itself a baseline: a baseline's KL is kept in the memo.
+        keys = {c: row_key(r, 0.0) + row_key(rows["system_prompt"], 0.0) for c, r in rows.items() if independent(r)}
+        got = {c: ev.memo.get("kl", k) for c, k in keys.items()}
+        todo = ["system_prompt"] + [c for c in conds if c != "system_prompt" and got.get(c) is None]
+        lps = score(ev.model, [rows[c] for c in todo], [target] * len(todo), ev.adapters, ev.prefixes, ev.pad,
+                    ev.cfg["batch_size"], fn=lambda _, lp: lp.cpu())
+        ref = lps[0]
+        for cond, lp in zip(todo, lps):
             # KL(P_sys || P_cond) per token; identical functions give ~1e-9 either side of 0 in fp32: clip at 0.
-            kl[cond].append(max(0.0, float((ref.exp() * (ref - lp)).sum(-1).mean())))
+            got[cond] = max(0.0, float((ref.exp() * (ref - lp)).sum(-1).mean()))
+            if cond in keys:
+                ev.memo.put("kl", keys[cond], got[cond])
+        for cond in conds:
+            kl[cond].append(got[cond])
     return {cond: {**bootstrap(v), "units": "nats/token"} for cond, v in kl.items()}
 
 
@@ -643,15 +690,25 @@ def _neutral_nll(ev: _Eval) -> dict:
     from hyperlora.decode import score
 
     from .capability_data import NEUTRAL_PROMPT
+    from .memo import independent, row_key
 
     nll = {cond: [] for cond in CONDITIONS}
     for j, passage in enumerate(_neutral(ev.cfg)):
         target = ev.tok(passage, add_special_tokens=False)["input_ids"]
         mk = ev.oracle_keys[j % len(ev.oracle_keys)]
-        rows = [ev.row(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS]
-        lps = score(ev.model, rows, [target] * len(rows), ev.adapters, ev.prefixes, ev.pad, ev.cfg["batch_size"])
-        for cond, lp in zip(CONDITIONS, lps):
-            nll[cond].append(-lp / len(target))
+        rows = {cond: ev.row(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS}
+        keys = {c: row_key(r, 0.0) + hashlib.sha1(passage.encode()).hexdigest() for c, r in rows.items()
+                if independent(r)}
+        got = {c: ev.memo.get("nll", k) for c, k in keys.items()}
+        todo = [c for c in CONDITIONS if got.get(c) is None]
+        lps = score(ev.model, [rows[c] for c in todo], [target] * len(todo), ev.adapters, ev.prefixes, ev.pad,
+                    ev.cfg["batch_size"])
+        for cond, lp in zip(todo, lps):
+            got[cond] = -lp / len(target)
+            if cond in keys:
+                ev.memo.put("nll", keys[cond], got[cond])
+        for cond in CONDITIONS:
+            nll[cond].append(got[cond])
     return nll
 
 
@@ -817,6 +874,7 @@ def _meta(ev: _Eval, checkpoint, quick, data_dir) -> dict:
         "kl_reference": "teacher-forced on the system_prompt condition's own greedy replies",
         "pass_rate_decoding": f"greedy, {ev.cfg['max_new_tokens']} new tokens at most",
         "timing_s": {k: round(v, 1) for k, v in ev.timing.items()},
+        "memo": ev.memo.summary(),
         "examples": [{"split": cases[i].split, "rules": [r["id"] for r in _rules(cases[i].rules)],
                       "prompt": cases[i].prompt[-1]["content"][:160],
                       "replies": {cond: ev.text("main", cond, i)[:240] for cond in

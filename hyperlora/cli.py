@@ -180,7 +180,7 @@ def cmd_eval(args):
 
     overrides = parse_sets(args.set)
     results = run_eval(args.out, args.checkpoint, args.split, args.quick, args.data, args.seeds, reader=args.reader,
-                       **overrides)
+                       fresh=args.fresh, **overrides)
     print(format_summary(results))
     print(f"wrote {args.out}/results.json, report.md and plots")
 
@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="sampling seeds (default 3)")
     p.add_argument("--reader", metavar="DIR", help="the prompt_tuned condition's manifesto-reader LoRA, saved by "
                    "scripts/train_reader.py, instead of training it in the eval (saves ~19 min of the full eval)")
+    p.add_argument("--fresh", action="store_true", help="recompute the baselines (base, system prompt, KV prefix, "
+                   "oracle, reader and multitask LoRAs) instead of reading them from the eval memo, which keeps them "
+                   "between runs of the same data, settings and code (about half of a full eval)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
     p.set_defaults(func=cmd_eval)
 
