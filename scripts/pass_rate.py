@@ -24,9 +24,11 @@ degenerate replies, paired per item; run both with the same `--splits`, which pi
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
+import torch
 from hyperlora.data_gen.verifiers import normalize_rules, verify_each
 from hyperlora.evals.capability_data import QA
 from hyperlora.evals.data import load_data, resolve_splits, select_cases, train_prompt_ids
@@ -52,6 +54,10 @@ def main():
     parser.add_argument("--max-new-tokens", type=int, default=PRESETS["full"]["max_new_tokens"],
                         help="decode budget (default: the full eval's; runs before it was raised used 80)")
     parser.add_argument("--strength", type=float, default=1.0, help="adapter strength (ΔW scale), every adapter")
+    parser.add_argument("--scale", action="append", default=[], metavar="PART=F",
+                        help="also scale one part of every adapter's ΔW by F (repeatable): a module type (q_proj, "
+                        "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj), a decoder layer (layer22), or the "
+                        "copy block's rank rows (copy: those past the checkpoint's style rank): where loops come from")
     parser.add_argument("--families", action="store_true", help="also print the own adapter's pass rate per rule")
     parser.add_argument("--rank", type=int, default=None,
                         help="SVD-truncate each adapter to at most this rank first (a per-statement checkpoint's "
@@ -71,6 +77,7 @@ def main():
                         help="a --cases-out file of another checkpoint: print this one's held-out pass rate minus "
                         "that one's, paired over the same cases, with its bootstrap CI")
     args = parser.parse_args()
+    scales = parse_scales(args.scale)
 
     checkpoint = args.checkpoint or shipped_checkpoint()
     hl = HyperLoRA.from_pretrained(checkpoint)
@@ -85,7 +92,7 @@ def main():
 
     def adapter(text):
         if text not in adapters:
-            adapters[text] = adapter_for(hl, text, args.strength, args.rank)
+            adapters[text] = scaled(adapter_for(hl, text, args.strength, args.rank), scales, hl.config.rank)
         return adapters[text]
 
     reader = Adapter.load(args.reader) if args.reader else None
@@ -185,7 +192,7 @@ def main():
                 print(f"QA {what} minus {a['checkpoint']}: {d['value']:+.1f} points [{d['ci_low']:+.1f}, "
                       f"{d['ci_high']:+.1f}] over {d['n']} paired items", flush=True)
     print(json.dumps({"checkpoint": str(checkpoint), "reader": args.reader, "strength": args.strength,
-                      "rank": args.rank, "max_new_tokens": args.max_new_tokens, "splits": summary}))
+                      "scale": scales, "rank": args.rank, "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
 
 TRUNCATION_ERRORS: list[float] = []
@@ -212,6 +219,40 @@ def paired_against(outcomes: dict, path, qa: dict | None = None) -> dict:
     if not keys and not items:
         raise SystemExit(f"pass_rate.py: error: {path} shares no held-out case or QA item with this run")
     return out
+
+
+def parse_scales(items: list[str]) -> dict:
+    """``["q_proj=0.5", "copy=0"]`` -> ``{"q_proj": 0.5, "copy": 0.0}``; a malformed item is one line."""
+    scales = {}
+    for item in items:
+        part, _, value = item.partition("=")
+        try:
+            scales[part] = float(value)
+        except ValueError:
+            raise SystemExit(f"pass_rate.py: error: --scale wants PART=F, got {item!r}") from None
+        if not (part in MODULE_TYPES or part == "copy" or (part.startswith("layer") and part[5:].isdigit())):
+            raise SystemExit(f"pass_rate.py: error: --scale part {part!r} is not a module type, layerN or copy")
+    return scales
+
+
+MODULE_TYPES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def scaled(adapter, scales: dict, style_rank: int):
+    """``adapter`` with the ΔW of each part in ``scales`` multiplied by its factor (B's columns, so parts that
+    overlap multiply). ``copy`` is the rank rows past ``style_rank``: the copy block's, where a checkpoint has one."""
+    if not scales:
+        return adapter
+    weights = {}
+    for name, (A, B) in adapter.weights.items():
+        factor = torch.ones(B.shape[1], dtype=B.dtype)
+        for part, f in scales.items():
+            if part == "copy":
+                factor[style_rank:] *= f
+            elif part == name.rsplit(".", 1)[-1] or (part.startswith("layer") and f".layers.{part[5:]}." in name):
+                factor *= f
+        weights[name] = (A, B * factor)
+    return dataclasses.replace(adapter, weights=weights)
 
 
 def adapter_for(hl, text: str, strength: float, rank: int | None):

@@ -37,3 +37,26 @@ def test_nothing_shared_is_one_clear_error(tmp_path):
     other.write_text(json.dumps({"checkpoint": "x", "cases": {case("train", 0): True}}))
     with pytest.raises(SystemExit, match="shares no held-out case or QA item"):
         paired_against({case("train", 0): True}, other)
+
+
+def test_scale_multiplies_only_the_named_parts_of_delta_w():
+    """--scale q_proj=0.5 halves ΔW of every q_proj, layer23=0 zeroes layer 23, copy=0 the rank rows past the style
+    rank; parts that overlap multiply, and a bad part is one line."""
+    import torch
+
+    from hyperlora.adapter import Adapter
+    from scripts.pass_rate import parse_scales, scaled
+
+    names = [f"model.layers.{i}.self_attn.{t}" for i in (22, 23) for t in ("q_proj", "o_proj")]
+    weights = {n: (torch.ones(4, 3), torch.ones(5, 4)) for n in names}
+    adapter = Adapter(weights=weights, rank=4, lora_alpha=8.0, base_model="m", module_types=["q_proj", "o_proj"])
+    out = scaled(adapter, parse_scales(["q_proj=0.5", "layer23=0", "copy=0.1"]), style_rank=2)
+    col = lambda name: out.weights[name][1][0].tolist()  # noqa: E731 - B's columns (rank rows) of one module
+    assert col("model.layers.22.self_attn.q_proj") == pytest.approx([0.5, 0.5, 0.05, 0.05])
+    assert col("model.layers.22.self_attn.o_proj") == pytest.approx([1, 1, 0.1, 0.1])
+    assert col("model.layers.23.self_attn.o_proj") == [0, 0, 0, 0]
+    assert torch.equal(out.weights[names[0]][0], weights[names[0]][0])  # A untouched
+    assert scaled(adapter, {}, 2) is adapter
+    for bad in ("q_proj", "qproj=0.5", "layerX=1", "q_proj=half"):
+        with pytest.raises(SystemExit, match="--scale"):
+            parse_scales([bad])
