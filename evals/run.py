@@ -697,8 +697,8 @@ def _neutral_nll(ev: _Eval) -> dict:
         target = ev.tok(passage, add_special_tokens=False)["input_ids"]
         mk = ev.oracle_keys[j % len(ev.oracle_keys)]
         rows = {cond: ev.row(cond, NEUTRAL_PROMPT, mk) for cond in CONDITIONS}
-        keys = {c: row_key(r, 0.0) + hashlib.sha1(passage.encode()).hexdigest() for c, r in rows.items()
-                if independent(r)}
+        text_key = hashlib.sha1(passage.encode()).hexdigest()
+        keys = {c: row_key(r, 0.0) + text_key for c, r in rows.items() if independent(r)}
         got = {c: ev.memo.get("nll", k) for c, k in keys.items()}
         todo = [c for c in CONDITIONS if got.get(c) is None]
         lps = score(ev.model, [rows[c] for c in todo], [target] * len(todo), ev.adapters, ev.prefixes, ev.pad,

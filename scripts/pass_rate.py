@@ -39,7 +39,7 @@ from hyperlora.evals.stats import paired_bootstrap
 from tqdm.auto import tqdm
 
 from hyperlora.adapter import Adapter
-from hyperlora.base import load_base
+from hyperlora.base import DEFAULT_MODULE_TYPES, layer_index, load_base, module_type
 from hyperlora.generation import generate_each
 from hyperlora.generator import HyperLoRA, shipped_checkpoint
 
@@ -230,12 +230,9 @@ def parse_scales(items: list[str]) -> dict:
             scales[part] = float(value)
         except ValueError:
             raise SystemExit(f"pass_rate.py: error: --scale wants PART=F, got {item!r}") from None
-        if not (part in MODULE_TYPES or part == "copy" or (part.startswith("layer") and part[5:].isdigit())):
+        if not (part in DEFAULT_MODULE_TYPES or part == "copy" or (part.startswith("layer") and part[5:].isdigit())):
             raise SystemExit(f"pass_rate.py: error: --scale part {part!r} is not a module type, layerN or copy")
     return scales
-
-
-MODULE_TYPES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def scaled(adapter, scales: dict, style_rank: int):
@@ -249,7 +246,7 @@ def scaled(adapter, scales: dict, style_rank: int):
         for part, f in scales.items():
             if part == "copy":
                 factor[style_rank:] *= f
-            elif part == name.rsplit(".", 1)[-1] or (part.startswith("layer") and f".layers.{part[5:]}." in name):
+            elif part in (module_type(name), f"layer{layer_index(name)}"):
                 factor *= f
         weights[name] = (A, B * factor)
     return dataclasses.replace(adapter, weights=weights)
