@@ -364,6 +364,13 @@ def test_relative_energy_is_the_adapters_energy_beside_its_weight():
     w_energy = {"q": torch.tensor(50.0), "v": torch.tensor(20.0)}
     direct = torch.stack([((0.5 * B @ A).square().sum((1, 2)) / w_energy[n]).mean() for n, (A, B) in adapters.items()])
     assert relative_energy(adapters, 0.5, w_energy) == pytest.approx(float(direct.mean()), rel=1e-5)
+    # dw_modules: the modules w_energy leaves out do not count.
+    assert relative_energy(adapters, 0.5, {"v": w_energy["v"]}) == pytest.approx(float(direct[1]), rel=1e-5)
+
+
+def test_dw_modules_must_be_adapted_module_types():
+    with pytest.raises(HyperLoRAError, match="dw_modules: o_prj not among"):
+        TrainConfig(dw_modules=["o_prj"])
 
 
 @slow
