@@ -1,7 +1,7 @@
 """`make demo`: an example manifesto, a few prompts; the base, the manifesto as system prompt, and the generated
 adapter, side by side.
 
-    .venv/bin/python scripts/demo.py [--manifesto examples/manifesto.txt] [--max-new-tokens 60]
+    .venv/bin/python scripts/demo.py [--manifesto examples/manifesto.txt] [--max-new-tokens 60] [--checkpoint DIR]
 """
 
 import argparse
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hyperlora import HyperLoRA, load_base
 from hyperlora.cli import quiet_libraries, read_manifesto
+from hyperlora.errors import HyperLoRAError
 from hyperlora.generation import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,12 +37,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifesto", default=str(ROOT / "examples" / "manifesto.txt"))
     parser.add_argument("--max-new-tokens", type=int, default=60)
+    parser.add_argument("--checkpoint", default=None, help="hypernetwork checkpoint (default: the shipped one)")
     args = parser.parse_args()
     quiet_libraries()
 
     manifesto = read_manifesto(args.manifesto)
     model, tokenizer = load_base()
-    hl = HyperLoRA.from_pretrained()
+    try:
+        hl = HyperLoRA.from_pretrained(args.checkpoint)
+    except HyperLoRAError as e:
+        raise SystemExit(f"demo: {e}") from None
     hl.generate_adapter(manifesto)  # warm-up: the first call pays one-time kernel and allocator setup
     adapter = hl.generate_adapter(manifesto)
     print(f"manifesto ({args.manifesto}):\n{textwrap.indent(manifesto.strip(), '  ')}\n")

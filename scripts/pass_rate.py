@@ -21,6 +21,7 @@ degenerate replies, paired per item; run both with the same `--splits`, which pi
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
                                           [--families] [--refusal] [--strength 1.0] [--rank R] [--reader DIR]
                                           [--qa] [--cases-out FILE] [--against FILE]
+    .venv/bin/python scripts/pass_rate.py --compare FILE --against FILE     # two scored pilots, nothing decoded
 """
 
 import argparse
@@ -76,8 +77,19 @@ def main():
     parser.add_argument("--against", metavar="FILE",
                         help="a --cases-out file of another checkpoint: print this one's held-out pass rate minus "
                         "that one's, paired over the same cases, with its bootstrap CI")
+    parser.add_argument("--compare", metavar="FILE",
+                        help="decode nothing: pair this --cases-out file against --against's (two pilots scored "
+                        "earlier, e.g. a recipe against its control)")
     args = parser.parse_args()
     scales = parse_scales(args.scale)
+    if args.compare:
+        if not args.against:
+            raise SystemExit("pass_rate.py: error: --compare needs --against FILE")
+        mine = read_cases(args.compare)
+        a = paired_against(mine["cases"], args.against, mine.get("qa"))
+        print_against(a)
+        print(json.dumps({"checkpoint": mine["checkpoint"], "against": a}))
+        return
 
     checkpoint = args.checkpoint or shipped_checkpoint()
     hl = HyperLoRA.from_pretrained(checkpoint)
@@ -182,15 +194,8 @@ def main():
         Path(args.cases_out).write_text(json.dumps({"checkpoint": str(checkpoint), "cases": outcomes,
                                                     **({"qa": qa_outcomes} if args.qa else {})}) + "\n")
     if args.against:
-        summary["against"] = a = paired_against(outcomes, args.against, qa_outcomes if args.qa else None)
-        if "value" in a:
-            print(f"held-out minus {a['checkpoint']}: {a['value']:+.1f} points [{a['ci_low']:+.1f}, "
-                  f"{a['ci_high']:+.1f}] over {a['n']} paired cases", flush=True)
-        for what in ("correct", "degenerate"):
-            if f"qa_{what}" in a:
-                d = a[f"qa_{what}"]
-                print(f"QA {what} minus {a['checkpoint']}: {d['value']:+.1f} points [{d['ci_low']:+.1f}, "
-                      f"{d['ci_high']:+.1f}] over {d['n']} paired items", flush=True)
+        summary["against"] = paired_against(outcomes, args.against, qa_outcomes if args.qa else None)
+        print_against(summary["against"])
     print(json.dumps({"checkpoint": str(checkpoint), "reader": args.reader, "strength": args.strength,
                       "scale": scales, "rank": args.rank, "max_new_tokens": args.max_new_tokens, "splits": summary}))
 
@@ -198,12 +203,34 @@ def main():
 TRUNCATION_ERRORS: list[float] = []
 
 
+def read_cases(path) -> dict:
+    """A ``--cases-out`` file; a missing or foreign file is one line."""
+    try:
+        cases = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"pass_rate.py: error: cannot read cases file {path}: {e}") from None
+    if not isinstance(cases, dict) or "cases" not in cases:
+        raise SystemExit(f"pass_rate.py: error: {path} is not a --cases-out file")
+    return cases
+
+
+def print_against(a: dict):
+    if "value" in a:
+        print(f"held-out minus {a['checkpoint']}: {a['value']:+.1f} points [{a['ci_low']:+.1f}, "
+              f"{a['ci_high']:+.1f}] over {a['n']} paired cases", flush=True)
+    for what in ("correct", "degenerate"):
+        if f"qa_{what}" in a:
+            d = a[f"qa_{what}"]
+            print(f"QA {what} minus {a['checkpoint']}: {d['value']:+.1f} points [{d['ci_low']:+.1f}, "
+                  f"{d['ci_high']:+.1f}] over {d['n']} paired items", flush=True)
+
+
 def paired_against(outcomes: dict, path, qa: dict | None = None) -> dict:
     """This run's own-adapter pass rate minus another run's (its ``--cases-out`` file) over the held-out cases both
     decoded (every split but ``train``), in points, with the eval's paired bootstrap CI; with ``qa`` (this run's
     per-item QA outcomes) and QA items in the file, also the QA accuracy and degenerate-reply differences
     (``qa_correct``, ``qa_degenerate``) over the items both decoded."""
-    other = json.loads(Path(path).read_text())
+    other = read_cases(path)
 
     def diff(mine: list, theirs: list) -> dict:
         d = paired_bootstrap([float(x) for x in mine], [float(x) for x in theirs])

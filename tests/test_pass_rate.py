@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+import scripts.pass_rate as pass_rate
 from scripts.pass_rate import paired_against
 
 
@@ -37,6 +38,26 @@ def test_nothing_shared_is_one_clear_error(tmp_path):
     other.write_text(json.dumps({"checkpoint": "x", "cases": {case("train", 0): True}}))
     with pytest.raises(SystemExit, match="shares no held-out case or QA item"):
         paired_against({case("train", 0): True}, other)
+
+
+def test_compare_pairs_two_written_runs_without_decoding(tmp_path, monkeypatch, capsys):
+    """``--compare A --against B``: two pilots scored earlier (a recipe and its control), paired from their files."""
+    a, b, bad = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "bad.json"
+    a.write_text(json.dumps({"checkpoint": "recipe", "cases": {case("test_combination", i): True for i in range(4)}}))
+    b.write_text(json.dumps({"checkpoint": "control", "cases": {case("test_combination", i): i < 2 for i in range(4)}}))
+    bad.write_text("[1, 2]")
+    monkeypatch.setattr(pass_rate.HyperLoRA, "from_pretrained", lambda *a, **k: pytest.fail("decoded"))
+    monkeypatch.setattr("sys.argv", ["pass_rate.py", "--compare", str(a), "--against", str(b)])
+    pass_rate.main()
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["checkpoint"] == "recipe" and out["against"]["checkpoint"] == "control"
+    assert out["against"]["n"] == 4 and out["against"]["value"] == 50.0
+    for argv, message in ((["--compare", str(a)], "needs --against"),
+                          (["--compare", str(bad), "--against", str(b)], "not a --cases-out file"),
+                          (["--compare", str(tmp_path / "gone.json"), "--against", str(b)], "cannot read")):
+        monkeypatch.setattr("sys.argv", ["pass_rate.py", *argv])
+        with pytest.raises(SystemExit, match=message):
+            pass_rate.main()
 
 
 def test_scale_multiplies_only_the_named_parts_of_delta_w():
