@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -124,9 +125,10 @@ class TrainConfig:
     # Start the hypernetwork from this checkpoint's weights (its hypernet settings must be the run's), not from
     # scratch: a recipe that continues the shipped checkpoint with another loss. The optimizer starts afresh.
     init: str = ""
-    # Train only the hypernetwork parameters whose names start with this; the rest stay as ``init`` left them.
-    # "copy_": a copy block of its own (hypernet.copy_rank) learned on top of a frozen checkpoint, whose style rows
-    # are then exactly the checkpoint's. "" trains everything.
+    # Train only the hypernetwork parameters whose names match this regular expression from their start (a plain
+    # prefix is one); the rest stay as ``init`` left them. "copy_": a copy block of its own (hypernet.copy_rank)
+    # learned on top of a frozen checkpoint, whose style rows are then exactly the checkpoint's. ".*o_proj": only
+    # what writes the attention output's ΔW. "" trains everything.
     train_only: str = ""
     max_records: int = 0  # use at most this many training records (0 = all); for quick runs and tests
     ship: str = ""  # at the end, also write a bf16 copy of the checkpoint here (e.g. the packaged default)
@@ -149,6 +151,10 @@ class TrainConfig:
             raise HyperLoRAError("distill_weight must be non-negative and distill_top_k at least 1")
         if self.mixed_precision not in ("auto", "bf16", "no"):
             raise HyperLoRAError(f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}")
+        try:
+            re.compile(self.train_only)
+        except re.error as e:
+            raise HyperLoRAError(f"train_only={self.train_only!r} is not a regular expression: {e}") from None
         unknown = sorted(set(self.dw_modules) - set(self.hypernet.module_types))
         if unknown:
             raise HyperLoRAError(f"dw_modules: {', '.join(unknown)} not among the adapted module types "
@@ -478,7 +484,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             if added and main:
                 print(f"hyperlora: init={cfg.init}, plus {len(added)} new copy-path tensors starting as a fresh "
                       f"hypernetwork's", file=sys.stderr)
-    trained = {n: p for n, p in hypernet.named_parameters() if n.startswith(cfg.train_only)}
+    trained = {n: p for n, p in hypernet.named_parameters() if re.match(cfg.train_only, n)}
     if not trained:
         raise HyperLoRAError(f"train_only={cfg.train_only!r} matches no hypernetwork parameter")
     for n, p in hypernet.named_parameters():

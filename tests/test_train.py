@@ -209,6 +209,13 @@ def test_copy_block_trains_alone_on_a_frozen_checkpoint(tmp_path, tiny_base, tin
     proc = _run(train_config(tmp_path / "c", tiny_base, tiny_data, steps=1), "train_only=nothing_")
     assert proc.returncode != 0 and "matches no hypernetwork parameter" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # A regular expression: only the tensors that write o_proj's ΔW move.
+    proc = _run(train_config(tmp_path / "d", tiny_base, tiny_data, steps=2), f"init={first}", "train_only=.*o_proj",
+                "lr=1e-2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    d = safetensors.torch.load_file(tmp_path / "d" / "run" / "final" / "hypernet.safetensors")
+    moved = {k for k in a if not torch.equal(a[k], d[k])}
+    assert moved and all(k.endswith("o_proj") or ".o_proj." in k for k in moved)
 
 
 def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
@@ -371,6 +378,8 @@ def test_relative_energy_is_the_adapters_energy_beside_its_weight():
 def test_dw_modules_must_be_adapted_module_types():
     with pytest.raises(HyperLoRAError, match="dw_modules: o_prj not among"):
         TrainConfig(dw_modules=["o_prj"])
+    with pytest.raises(HyperLoRAError, match="not a regular expression"):
+        TrainConfig(train_only="*o_proj")
 
 
 @slow
