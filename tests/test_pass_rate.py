@@ -43,8 +43,9 @@ def test_nothing_shared_is_one_clear_error(tmp_path):
 def test_compare_pairs_two_written_runs_without_decoding(tmp_path, monkeypatch, capsys):
     """``--compare A --against B``: two pilots scored earlier (a recipe and its control), paired from their files."""
     a, b, bad = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "bad.json"
-    a.write_text(json.dumps({"checkpoint": "recipe", "cases": {case("test_combination", i): True for i in range(4)}}))
-    b.write_text(json.dumps({"checkpoint": "control", "cases": {case("test_combination", i): i < 2 for i in range(4)}}))
+    held_out = [case("test_combination", i) for i in range(4)]
+    a.write_text(json.dumps({"checkpoint": "recipe", "cases": {k: True for k in held_out}}))
+    b.write_text(json.dumps({"checkpoint": "control", "cases": {k: i < 2 for i, k in enumerate(held_out)}}))
     bad.write_text("[1, 2]")
     monkeypatch.setattr(pass_rate.HyperLoRA, "from_pretrained", lambda *a, **k: pytest.fail("decoded"))
     monkeypatch.setattr("sys.argv", ["pass_rate.py", "--compare", str(a), "--against", str(b)])
