@@ -100,6 +100,13 @@ class TrainConfig:
     # in one step, both to refuse and to help.
     refusal_weight: float = 1.0
     pair_refusal_asks: bool = False
+    # Pairs of rule families that cannot hold together, e.g. [[lowercase, uppercase], [max_words, min_words]]. The
+    # shipped hypernetwork gives such opposites the same weights (scripts/rule_contrast.py: cosine 1.00 for lower
+    # and upper case), because nothing asks their adapters to differ: the contrast term's partner is another
+    # manifesto of the batch, which almost never holds the opposite rule. With pairs given, each even-placed
+    # manifesto of a step that holds one side is followed by a manifesto holding the other, so the contrast term
+    # (every sequence scored under the next manifesto's adapter) asks for the difference. Empty: batches as before.
+    opposite_rules: list = field(default_factory=list)
     # CE weight of the response tokens the rules put there: those of the target that a token diff does not find, in
     # order, in the plain base reply it was made from (the record's base_response). The rest of a target is the
     # base's own greedy reply, the same under every manifesto, so in a plain mean the tokens that carry a rule (a
@@ -155,6 +162,12 @@ class TrainConfig:
             re.compile(self.train_only)
         except re.error as e:
             raise HyperLoRAError(f"train_only={self.train_only!r} is not a regular expression: {e}") from None
+        if self.opposite_rules and not self.contrast_weight:
+            raise HyperLoRAError("opposite_rules works through the contrast term: set contrast_weight too")
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(f, str) for f in p)
+                   for p in self.opposite_rules):
+            raise HyperLoRAError(f"opposite_rules must be pairs of rule ids, e.g. [[lowercase, uppercase]], got "
+                                 f"{self.opposite_rules!r}")
         unknown = sorted(set(self.dw_modules) - set(self.hypernet.module_types))
         if unknown:
             raise HyperLoRAError(f"dw_modules: {', '.join(unknown)} not among the adapted module types "
@@ -275,12 +288,31 @@ def refusal_asks(records: list[dict], groups: list[list[int]]) -> dict[int, dict
     return out
 
 
+def opposite_groups(records: list[dict], groups: list[list[int]], pairs) -> dict[int, list[int]]:
+    """{group: [the other groups holding a rule opposite to one of its own]} for ``opposite_rules`` ``pairs``."""
+    opposite: dict[str, set] = {}
+    for a, b in pairs:
+        opposite.setdefault(a, set()).add(b)
+        opposite.setdefault(b, set()).add(a)
+    ids = [{rule["id"] for rule in records[idx[0]]["rules"]} for idx in groups]
+    holding: dict[str, set] = {}
+    for g, fams in enumerate(ids):
+        for f in fams & set(opposite):
+            holding.setdefault(f, set()).add(g)
+    out = {}
+    for g, fams in enumerate(ids):
+        others = set().union(*(holding.get(o, set()) for f in fams for o in opposite.get(f, ()))) - {g}
+        if others:
+            out[g] = sorted(others)
+    return out
+
+
 def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0, refusal: dict | None = None,
-                   num_shards: int = 1):
+                   num_shards: int = 1, opposites: dict | None = None):
     """[(manifesto group index, [record indices])]: share ``shard`` of ``num_shards`` (data-parallel processes) of
     the step's global batch, which is a pure function of (seed, step), so resuming is exact and the processes
     together take the batch one process would. ``refusal`` (from ``refusal_asks``) is needed for
-    ``refusal_weight`` and ``pair_refusal_asks``."""
+    ``refusal_weight`` and ``pair_refusal_asks``, ``opposites`` (from ``opposite_groups``) for ``opposite_rules``."""
     rng = random.Random((cfg.seed * 1_000_003 + step) * 1009)
     n = min(cfg.manifestos_per_step, len(groups))
     if n % num_shards:
@@ -292,6 +324,10 @@ def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: 
     else:  # weighted, without replacement: the n largest u ** (1 / weight) (Efraimidis and Spirakis)
         keys = [rng.random() ** (1 / (cfg.refusal_weight if g in refusal else 1.0)) for g in range(len(groups))]
         chosen = sorted(range(len(groups)), key=keys.__getitem__, reverse=True)[:n]
+    for i in range(0, n - 1, 2) if opposites else ():  # the contrast partner of place i is place i + 1
+        options = [h for h in opposites.get(chosen[i], ()) if h not in chosen]
+        if options:
+            chosen[i + 1] = rng.choice(options)
     batch = []
     for g in chosen:
         k = min(cfg.prompts_per_manifesto, len(groups[g]))
@@ -464,6 +500,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     for i, r in enumerate(records):
         groups[index[r["manifesto"]]].append(i)
     refusal = refusal_asks(records, groups)
+    opposites = opposite_groups(records, groups, cfg.opposite_rules) if cfg.opposite_rules else None
     if min(cfg.manifestos_per_step, len(groups)) % n_proc:
         raise HyperLoRAError(f"manifestos_per_step is the global batch: {min(cfg.manifestos_per_step, len(groups))} "
                              f"manifestos a step do not split evenly over {n_proc} processes")
@@ -549,10 +586,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not (progress and main))
     start = time.perf_counter()
     while step < cfg.steps:
-        batch = batch_for_step(groups, cfg, step, accelerator.process_index, refusal, n_proc)
+        batch = batch_for_step(groups, cfg, step, accelerator.process_index, refusal, n_proc, opposites)
         # The contrast term pairs each manifesto with the next one in the global batch; for this share's last one
         # that is the first of the next share, held by another process, so its adapter is generated here too.
-        partner = (batch_for_step(groups, cfg, step, (accelerator.process_index + 1) % n_proc, refusal, n_proc)[:1]
+        partner = (batch_for_step(groups, cfg, step, (accelerator.process_index + 1) % n_proc, refusal, n_proc,
+                                  opposites)[:1]
                    if cfg.contrast_weight and n_proc > 1 else [])
         feats = [encoded(g) for g, _ in batch + partner]
         if cfg.hypernet.per_statement:  # rows are statements, each tagged with its manifesto

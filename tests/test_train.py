@@ -20,6 +20,7 @@ from hyperlora.train import (
     TrainConfig,
     batch_for_step,
     lower_hidden,
+    opposite_groups,
     per_sequence_mean,
     refusal_asks,
     relative_energy,
@@ -252,6 +253,31 @@ def test_refusal_weight_and_pairing_shape_the_batches():
     assert len(draws(TrainConfig(manifestos_per_step=2, refusal_weight=4.0))) > 2 * len(draws(plain))
     paired = draws(TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2, pair_refusal_asks=True))
     assert all(sorted(records[i]["prompt_kind"] for i in idx) == ["benign_neighbor", "harmful"] for _, idx in paired)
+
+
+def test_opposite_rules_put_a_manifesto_beside_its_opposite():
+    """Each even-placed manifesto with one side of an ``opposite_rules`` pair is followed by one with the other side
+    (its contrast partner); without pairs the batches are those of runs made before the option existed."""
+    fams = [["lowercase"], ["uppercase", "json"], ["max_words"], ["min_words"]] + [["json"]] * 8
+    records = [{"rules": [{"id": f, "params": "{}"} for f in fs]} for fs in fams for _ in range(2)]
+    groups = [[2 * g, 2 * g + 1] for g in range(len(fams))]
+    opposites = opposite_groups(records, groups, [["lowercase", "uppercase"], ["max_words", "min_words"]])
+    assert opposites == {0: [1], 1: [0], 2: [3], 3: [2]}
+    cfg = TrainConfig(manifestos_per_step=4, prompts_per_manifesto=1, contrast_weight=1.0,
+                      opposite_rules=[["lowercase", "uppercase"]])
+    assert all(batch_for_step(groups, cfg, s) == batch_for_step(groups, cfg, s, opposites=None) for s in range(50))
+    partners = 0
+    for s in range(300):
+        chosen = [g for g, _ in batch_for_step(groups, cfg, s, opposites=opposites)]
+        assert len(set(chosen)) == 4
+        # Places 0 and 2 hold a group with an opposite about 200 times in 300 steps; by chance the next place would
+        # hold that opposite about 1 time in 11. It does unless the step had already drawn the opposite.
+        partners += sum(chosen[i + 1] == opposites.get(chosen[i], [None])[0] for i in (0, 2))
+    assert partners > 120
+    with pytest.raises(HyperLoRAError, match="set contrast_weight"):
+        TrainConfig(opposite_rules=[["lowercase", "uppercase"]])
+    with pytest.raises(HyperLoRAError, match="pairs of rule ids"):
+        TrainConfig(contrast_weight=1.0, opposite_rules=["lowercase"])
 
 
 def test_edited_tokens_are_what_the_rules_added(tiny_base):
