@@ -42,11 +42,11 @@ def main():
     quiet_libraries()
 
     manifesto = read_manifesto(args.manifesto)
-    model, tokenizer = load_base()
-    try:
+    try:  # before the base model loads, so a wrong path fails at once
         hl = HyperLoRA.from_pretrained(args.checkpoint)
     except HyperLoRAError as e:
         raise SystemExit(f"demo: {e}") from None
+    model, tokenizer = load_base()
     hl.generate_adapter(manifesto)  # warm-up: the first call pays one-time kernel and allocator setup
     adapter = hl.generate_adapter(manifesto)
     print(f"manifesto ({args.manifesto}):\n{textwrap.indent(manifesto.strip(), '  ')}\n")
