@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from .adapter import Adapter
-from .base import load_base, lower_hidden, module_type, only_layers
+from .base import load_base, lower_hidden, only_layers
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import HyperNetConfig, load_config
 from .encoder import BaseTokens, load_encoder
@@ -562,7 +562,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     features: dict[int, tuple[torch.Tensor, ...]] = {}
     base_tokens = BaseTokens(tokenizer, model.get_input_embeddings().weight) if cfg.hypernet.copy_path else None
     w_energy = {x.name: model.get_submodule(x.name).weight.detach().float().square().sum() for x in net.targets
-                if not cfg.dw_modules or module_type(x.name) in cfg.dw_modules}
+                if not cfg.dw_modules or x.module_type in cfg.dw_modules}
 
     def encoded(g: int):
         """(features, mask) of manifesto g, plus (base-token embeddings, mask) with the copy path."""
