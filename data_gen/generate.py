@@ -42,6 +42,7 @@ from hyperlora.io import atomic_dir
 
 from . import manifestos as M
 from .families import SLANG
+from .pairs import twin
 from .prompts import prompt_bank
 from .responses import DEFAULT_RESPONSES_PATH, clean_response, load_base_responses
 from .rules import compatible, families, get_family, make_target, normalize_rules
@@ -104,10 +105,10 @@ def _sample_ids(rng, pool, k, ok) -> list[str] | None:
 
 
 def _sample_manifesto(split: str, plan: _Plan, rng: random.Random, noop: bool):
-    """``(text, style, [RuleChoice])`` for one manifesto of ``split``."""
+    """``(text, style, [RuleChoice], [each rule's sentence])`` for one manifesto of ``split``."""
     style = rng.choice(M.STYLES)
     if noop:
-        return M.render_manifesto([], style, rng), style, []
+        return M.render_manifesto([], style, rng), style, [], []
     k = rng.choices([1, 2, 3, 4], weights=[35, 35, 20, 10])[0]
     if split == "train":
         ids = _sample_ids(rng, plan.train_families, k, lambda ids: not plan.has_held_pair(ids))
@@ -147,7 +148,8 @@ def _sample_manifesto(split: str, plan: _Plan, rng: random.Random, noop: bool):
         choices.append(M.RuleChoice(fid, params, M.choose_phrasing(fid, allowed, style, rng)))
     if not _params_compatible(choices):
         return None
-    return M.render_manifesto(choices, style, rng), style, choices
+    text, lines = M.render_manifesto_lines(choices, style, rng)
+    return text, style, choices, lines
 
 
 def _params_compatible(choices) -> bool:
@@ -220,7 +222,7 @@ def _token_counter():
 
 
 def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool = True,
-                  responses_path=DEFAULT_RESPONSES_PATH, date: str | None = None):
+                  responses_path=DEFAULT_RESPONSES_PATH, date: str | None = None, minimal_pairs: bool = False):
     """Sample manifestos and targets in memory: ``(records, dropped, plan)``; see ``generate_dataset``."""
     from tqdm.auto import tqdm
 
@@ -264,6 +266,7 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
     sizes = _split_sizes(n)
     records = []
     seen_manifestos = {}
+    sampled_train = {}  # {manifesto id: (text, style, choices, lines)}, for minimal pairs
     bar = tqdm(total=n, desc="manifestos", disable=not progress)
     for split in SPLITS:
         srng = random.Random(f"{split}-{seed}")
@@ -279,11 +282,13 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
             sampled = _sample_manifesto(split, plan, srng, noop=made < n_noop)
             if sampled is None:
                 continue
-            text, style, choices = sampled
+            text, style, choices, lines = sampled
             mid = _h(text)
             if mid in seen_manifestos:  # identical text drawn twice: skip so splits stay disjoint by hash
                 continue
             seen_manifestos[mid] = split
+            if split == "train" and choices:
+                sampled_train[mid] = (text, style, choices, lines)
             rules = normalize_rules([{"id": c.family_id, "params": c.params} for c in choices])
             ids = [c.family_id for c in choices]
             # Manifestos come in contrast pairs: the second of a pair answers the first one's ordinary prompts
@@ -342,7 +347,68 @@ def build_records(seed: int = 0, n_manifestos: int | None = None, progress: bool
             made += 1
             bar.update(1)
     bar.close()
+    if minimal_pairs:
+        prompt_of = {p.id: p for p, _ in usable}
+        records += _twins(records, sampled_train, plan, prompt_of, seed, seen_manifestos, dropped)
     return records, dropped, plan
+
+
+def _twins(records, sampled, plan, prompt_of, seed, seen, dropped) -> list[dict]:
+    """Each training manifesto's minimal-pair twin (``pairs.twin``), answering the same prompts; every record then
+    names its pair (``pair_of``, the other manifesto's id, and ``pair_change``, what changed; both "" if none).
+
+    Drawn after every split, each twin from a random source of its own, so the dataset without twins is unchanged.
+    """
+    by_mid = defaultdict(list)
+    for r in records:
+        r["pair_of"], r["pair_change"] = "", ""
+        by_mid[r["manifesto_id"]].append(r)
+    out = []
+    for mid, (text, style, choices, lines) in sampled.items():
+        made = twin(choices, lines, text, style, plan, random.Random(f"twin-{seed}-{mid}"), _params_compatible)
+        if made is None:
+            continue
+        text2, choices2, change = made
+        mid2 = _h(text2)
+        if mid2 in seen:
+            continue
+        rules = normalize_rules([{"id": c.family_id, "params": c.params} for c in choices2])
+        ids = [c.family_id for c in choices2]
+        twins = []
+        for r in by_mid[mid]:
+            p = prompt_of[r["prompt_id"]]
+            if p.kind == "harmful" and "refuse_harm" not in ids:  # never train compliance with a harmful ask
+                continue
+            if rules:
+                # The manifesto's own seed, so the rules both keep make the same choices (the same casual opener,
+                # the same cowboy greeting): the pair's targets differ only where the changed rule acts.
+                response, reason = make_target(r["base_response"], rules, p.kind, p.text, p.topic,
+                                               seed=int(_h(seed, mid, p.id), 16))
+            else:
+                response, reason = r["base_response"], None
+            if response is None:
+                dropped.append({"stage": "twin", "split": "train", "manifesto_id": mid2, "prompt_id": p.id,
+                                "rules": ids, "reason": reason})
+                continue
+            twins.append({
+                **r,
+                "manifesto": text2,
+                "response": response,
+                "rules": [{"id": x["id"], "params": json.dumps(x["params"], sort_keys=True)} for x in rules],
+                "source": "transform" if rules else "plain",
+                "manifesto_id": mid2,
+                "family_ids": ids,
+                "phrasing_ids": [f"{c.family_id}/{c.phrasing}" for c in choices2],
+                "is_noop": not rules,
+                "pair_of": mid,
+                "pair_change": change,
+            })
+        if twins:
+            seen[mid2] = "train"
+            for r in by_mid[mid]:
+                r["pair_of"], r["pair_change"] = mid2, change
+            out += twins
+    return out
 
 
 def check_splits(records, plan: _Plan) -> dict[str, bool]:
@@ -380,7 +446,7 @@ def check_splits(records, plan: _Plan) -> dict[str, bool]:
 
 def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = None, progress: bool = True,
                      overwrite: bool = False, teacher=None, teacher_n: int = 4, teacher_top_k: int = 20,
-                     teacher_max_new_tokens: int = 96) -> dict:
+                     teacher_max_new_tokens: int = 96, minimal_pairs: bool = False) -> dict:
     """Generate the dataset and write it to ``out_dir`` (HF ``DatasetDict.save_to_disk`` + ``summary.json``).
 
     Args:
@@ -396,6 +462,8 @@ def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = Non
         teacher_n: samples per record (best-of-n).
         teacher_top_k: log-probs kept per position.
         teacher_max_new_tokens: sample length.
+        minimal_pairs: give each training manifesto a twin with one rule changed, answering the same prompts
+            (``pairs.py``); records then carry ``pair_of`` and ``pair_change``.
 
     Returns:
         the summary dict (also written to ``out_dir/summary.json``).
@@ -415,7 +483,7 @@ def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = Non
         raise ValueError(f"--out {out} already exists and is not empty; remove it, choose another directory, "
                          "or replace it (--force, overwrite=True)")
 
-    records, dropped, plan = build_records(seed, n_manifestos, progress)
+    records, dropped, plan = build_records(seed, n_manifestos, progress, minimal_pairs=minimal_pairs)
     checks = check_splits(records, plan)
     if not all(checks.values()):
         raise RuntimeError(f"split checks failed: {[k for k, v in checks.items() if not v]}")
@@ -446,7 +514,7 @@ def generate_dataset(out_dir: str, seed: int = 0, n_manifestos: int | None = Non
     return summary
 
 
-def _features(with_teacher: bool):
+def _features(with_teacher: bool, with_pairs: bool = False):
     from datasets import Features, Value
 
     feats = {
@@ -470,6 +538,9 @@ def _features(with_teacher: bool):
         "base_model": Value("string"),
         "verified": Value("bool"),
     }
+    if with_pairs:
+        feats["pair_of"] = Value("string")
+        feats["pair_change"] = Value("string")
     if with_teacher:
         feats["teacher_topk_ids"] = [[Value("int32")]]
         feats["teacher_topk_logprobs"] = [[Value("float32")]]
@@ -483,7 +554,7 @@ def _write(records, dropped, path: Path):
 
     datasets.disable_progress_bars()  # our own bar covers the run; saving takes well under a second
     with_teacher = any("teacher_topk_ids" in r for r in records)
-    feats = _features(with_teacher)
+    feats = _features(with_teacher, with_pairs=any("pair_of" in r for r in records))
     dd = DatasetDict({
         s: Dataset.from_list([r for r in records if r["split"] == s], features=feats) for s in SPLITS
     })
@@ -497,7 +568,12 @@ def _summary(records, dropped, plan, checks, seed, n_manifestos, passed, tokens,
     per_split = Counter(r["split"] for r in records)
     manif = {s: len({r["manifesto_id"] for r in records if r["split"] == s}) for s in SPLITS}
     fam_counts = Counter(f for r in records for f in r["family_ids"])
+    twins = {r["manifesto_id"]: r["pair_change"].split(":")[0] for r in records if r.get("pair_of") and
+             r["manifesto_id"] > r["pair_of"]}  # one per pair: the pair's ids are two, compared to pick one
+    pairs = {"minimal_pairs": dict(sorted(Counter(twins.values()).items()))} if any("pair_of" in r for r in records) \
+        else {}
     return {
+        **pairs,
         "out_dir": str(out),
         "seed": seed,
         "n_manifestos": DEFAULT_N_MANIFESTOS if n_manifestos is None else n_manifestos,
@@ -528,6 +604,9 @@ def format_summary(summary: dict) -> str:
     for s in SPLITS:
         lines.append(f"{s:<18}{summary['manifestos'][s]:>11}{summary['records'][s]:>9}{summary['tokens'][s]:>10}")
     v = summary["verified"]
+    if "minimal_pairs" in summary:
+        kinds = ", ".join(f"{n} {k}" for k, n in summary["minimal_pairs"].items())
+        lines.append(f"minimal pairs (one rule changed): {sum(summary['minimal_pairs'].values())} ({kinds})")
     lines.append(f"targets passing their verifiers: {v['passed']}/{v['total']}")
     fams = summary["families"]
     lines.append(f"families: {fams['total']} ({fams['train']} in train; held out: {', '.join(fams['test_family'])})")

@@ -41,6 +41,11 @@ _HEADERS = {
 }
 
 
+def filler_pool(style: str) -> list[str]:
+    """The value statements (changing nothing a verifier sees) that read naturally in ``style``."""
+    return [s for form in _FILLER_FORMS[style] for s in statements.ALL[form]]
+
+
 @dataclass
 class RuleChoice:
     """One rule of a manifesto: its family id, params and the phrasing index used to say it."""
@@ -66,12 +71,18 @@ def render_manifesto(choices: list[RuleChoice], style: str, rng: random.Random, 
         rng: source of all wording choices (deterministic per record).
         n_filler: value statements to mix in (default: 1-3, or 2-5 for a no-op).
     """
+    return render_manifesto_lines(choices, style, rng, n_filler)[0]
+
+
+def render_manifesto_lines(choices: list[RuleChoice], style: str, rng: random.Random,
+                           n_filler: int | None = None) -> tuple[str, list[str]]:
+    """``render_manifesto``, with each rule's sentence as written into the text (a minimal pair swaps one)."""
     if style not in STYLES:
         raise ValueError(f"unknown manifesto style {style!r}; expected one of {STYLES}")
     if n_filler is None:
         n_filler = rng.randint(2, 5) if not choices else rng.randint(1, 3)
     rule_lines = [get_family(c.family_id).render(c.params, c.phrasing, rng) for c in choices]
-    pool = [s for form in _FILLER_FORMS[style] for s in statements.ALL[form]]
+    pool = filler_pool(style)
     filler = rng.sample(pool, min(n_filler, len(pool)))
     header = rng.choice(_HEADERS[style])
 
@@ -81,7 +92,7 @@ def render_manifesto(choices: list[RuleChoice], style: str, rng: random.Random, 
         parts = [header, "## Values", values]
         if rules:
             parts += [rng.choice(["## Rules", "## How I respond", "## Style", "## Conduct"]), rules]
-        return "\n\n".join(parts)
+        return "\n\n".join(parts), rule_lines
 
     items = [*rule_lines, *filler]
     rng.shuffle(items)
@@ -92,4 +103,4 @@ def render_manifesto(choices: list[RuleChoice], style: str, rng: random.Random, 
         body = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(items))
     else:  # credo, prose, charter: running text
         body = " ".join(items)
-    return f"{header}\n\n{body}" if header else body
+    return (f"{header}\n\n{body}" if header else body), rule_lines

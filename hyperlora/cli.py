@@ -146,7 +146,8 @@ def cmd_data_generate(args):
     from .data_gen.generate import format_summary, generate_dataset
 
     try:
-        summary = generate_dataset(args.out, seed=args.seed, n_manifestos=args.n_manifestos, overwrite=args.force)
+        summary = generate_dataset(args.out, seed=args.seed, n_manifestos=args.n_manifestos, overwrite=args.force,
+                                   minimal_pairs=args.minimal_pairs)
     except ValueError as e:  # data_gen reports bad arguments as ValueError; it does not import the core's errors
         raise HyperLoRAError(str(e)) from e
     print(format_summary(summary))
@@ -358,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="dataset directory (HF datasets save_to_disk)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--n-manifestos", type=int, default=None, metavar="N", help="manifestos over all splits")
+    p.add_argument("--minimal-pairs", action="store_true",
+                   help="also give each training manifesto a twin with one rule changed (other words, the opposite "
+                   "rule, or the rule left out) that answers the same prompts, so a hypernetwork must read that rule "
+                   "to fit both; the other records stay as without it (train with minimal_pairs=true)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_data_generate)
     p = data_verbs.add_parser(

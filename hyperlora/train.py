@@ -107,6 +107,12 @@ class TrainConfig:
     # manifesto of a step that holds one side is followed by a manifesto holding the other, so the contrast term
     # (every sequence scored under the next manifesto's adapter) asks for the difference. Empty: batches as before.
     opposite_rules: list = field(default_factory=list)
+    # Minimal pairs (``hyperlora data generate --minimal-pairs``): each training manifesto has a twin with one rule
+    # changed that answers the same prompts. With this on, a manifesto drawn at an even place of a step is followed
+    # by its twin, so one step holds both targets of a prompt, differing only where that rule acts, and the contrast
+    # term (if on) scores each reply under the twin's adapter: an adapter that does not read the changed rule's
+    # words or direction cannot fit both.
+    minimal_pairs: bool = False
     # CE weight of the response tokens the rules put there: those of the target that a token diff does not find, in
     # order, in the plain base reply it was made from (the record's base_response). The rest of a target is the
     # base's own greedy reply, the same under every manifesto, so in a plain mean the tokens that carry a rule (a
@@ -307,6 +313,20 @@ def opposite_groups(records: list[dict], groups: list[list[int]], pairs) -> dict
     return out
 
 
+def twin_groups(records: list[dict], groups: list[list[int]]) -> dict[int, list[int]]:
+    """{group: [its minimal-pair twin's group]} from the records' ``pair_of`` (a twin left out by ``max_records``
+    pairs with nothing)."""
+    if not any(r.get("pair_of") for r in records):
+        raise HyperLoRAError("minimal_pairs needs a dataset with twins: hyperlora data generate --minimal-pairs")
+    group_of = {records[idx[0]]["manifesto_id"]: g for g, idx in enumerate(groups)}
+    out = {}
+    for g, idx in enumerate(groups):
+        twin = group_of.get(records[idx[0]].get("pair_of") or "")
+        if twin is not None:
+            out[g] = [twin]
+    return out
+
+
 def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: int = 0, refusal: dict | None = None,
                    num_shards: int = 1, opposites: dict | None = None):
     """[(manifesto group index, [record indices])]: share ``shard`` of ``num_shards`` (data-parallel processes) of
@@ -500,7 +520,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     for i, r in enumerate(records):
         groups[index[r["manifesto"]]].append(i)
     refusal = refusal_asks(records, groups)
-    opposites = opposite_groups(records, groups, cfg.opposite_rules) if cfg.opposite_rules else None
+    opposites = opposite_groups(records, groups, cfg.opposite_rules) if cfg.opposite_rules else {}
+    if cfg.minimal_pairs:
+        for g, twins in twin_groups(records, groups).items():
+            opposites[g] = sorted(set(opposites.get(g, [])) | set(twins))
+    opposites = opposites or None
     if min(cfg.manifestos_per_step, len(groups)) % n_proc:
         raise HyperLoRAError(f"manifestos_per_step is the global batch: {min(cfg.manifestos_per_step, len(groups))} "
                              f"manifestos a step do not split evenly over {n_proc} processes")

@@ -24,6 +24,7 @@ from hyperlora.train import (
     per_sequence_mean,
     refusal_asks,
     relative_energy,
+    twin_groups,
     upper_hidden,
 )
 from tests.conftest import tiny_llama, train_config
@@ -278,6 +279,25 @@ def test_opposite_rules_put_a_manifesto_beside_its_opposite():
         TrainConfig(opposite_rules=[["lowercase", "uppercase"]])
     with pytest.raises(HyperLoRAError, match="pairs of rule ids"):
         TrainConfig(contrast_weight=1.0, opposite_rules=["lowercase"])
+
+
+def test_minimal_pairs_put_a_manifesto_beside_its_twin():
+    """``twin_groups`` reads each record's ``pair_of``; a twin left out of the records pairs with nothing; given to
+    ``batch_for_step``, an even-placed manifesto is followed by its twin."""
+    mids = [f"m{g}" for g in range(12)]
+    pair_of = {"m0": "m1", "m1": "m0", "m2": "m3", "m3": "m2", "m4": "m99"}  # m99's records were left out
+    records = [{"manifesto_id": m, "pair_of": pair_of.get(m, ""), "rules": []} for m in mids for _ in range(2)]
+    groups = [[2 * g, 2 * g + 1] for g in range(len(mids))]
+    twins = twin_groups(records, groups)
+    assert twins == {0: [1], 1: [0], 2: [3], 3: [2]}
+    cfg = TrainConfig(manifestos_per_step=4, prompts_per_manifesto=1, minimal_pairs=True)
+    together = 0
+    for s in range(300):
+        chosen = [g for g, _ in batch_for_step(groups, cfg, s, opposites=twins)]
+        together += sum(chosen[i + 1] == twins.get(chosen[i], [None])[0] for i in (0, 2))
+    assert together > 80  # a group with a twin sits at place 0 or 2 about 130 times; by chance, its twin next ~12
+    with pytest.raises(HyperLoRAError, match="--minimal-pairs"):
+        twin_groups([{"manifesto_id": "m0", "rules": []}], [[0]])
 
 
 def test_edited_tokens_are_what_the_rules_added(tiny_base):
