@@ -119,6 +119,9 @@ class TrainConfig:
     # name, a keyword, a closing line) share the gradient with many that say nothing about the manifesto.
     # 1 weights every token alike.
     edit_weight: float = 1.0
+    # With minimal_pairs: CE weight of the reply tokens that differ from the twin's reply to the same prompt (a
+    # token diff, as for edit_weight): the few tokens that say the changed rule's words or direction. 1: no extra.
+    pair_weight: float = 1.0
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
     # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
     # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
@@ -158,6 +161,8 @@ class TrainConfig:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
         if self.edit_weight <= 0:
             raise HyperLoRAError(f"edit_weight must be positive, got {self.edit_weight}")
+        if self.pair_weight <= 0 or (self.pair_weight != 1 and not self.minimal_pairs):
+            raise HyperLoRAError(f"pair_weight must be positive and needs minimal_pairs=true, got {self.pair_weight}")
         if self.distill_weight and not self.teacher:
             raise HyperLoRAError("distill_weight needs teacher=DIR (a reader LoRA: scripts/train_reader.py)")
         if self.distill_weight < 0 or self.distill_top_k < 1:
@@ -254,12 +259,15 @@ def teacher_topk(model, factors: dict, scaling: float, seqs: list[tuple[torch.Te
     return logprobs.topk(k, dim=-1)
 
 
-def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor, reference: str | None = None
+           ) -> torch.Tensor:
     """(T,) bool: the target tokens of ``tokenize``'s output that the rules changed, i.e. those a token diff against
-    the record's plain base reply does not match. A record without ``base_response`` counts as all changed."""
+    the record's plain base reply does not match. A record without ``base_response`` counts as all changed.
+    ``reference``: diff against this reply instead (the twin's, for ``pair_weight``)."""
     import difflib
 
-    plain = tokenizer(record.get("base_response") or "", add_special_tokens=False)["input_ids"]
+    reference = record.get("base_response") if reference is None else reference
+    plain = tokenizer(reference or "", add_special_tokens=False)["input_ids"]
     reply = ids[target].tolist()
     # Compare token texts without their boundary spaces: a word the rules merely moved ("Rain" opening the plain
     # reply, " Rain" after a prepended "Arr!") is a different BPE id but not an edit.
@@ -573,6 +581,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if not any(r.get("base_response") for r in records):
             raise HyperLoRAError(f"edit_weight needs records with base_response; regenerate {cfg.data}")
         edits = [edited(tokenizer, r, ids, target) for r, (ids, target) in zip(records, tokens)]
+    if cfg.pair_weight != 1:
+        reply_of = {(r["manifesto_id"], r["prompt_id"]): r["response"] for r in records}
+        twin_reply = [reply_of.get((r.get("pair_of"), r["prompt_id"])) for r in records]
+        pair_edits = [edited(tokenizer, r, ids, target, reference=t) if t is not None else torch.zeros_like(target)
+                      for r, (ids, target), t in zip(records, tokens, twin_reply)]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
         with accelerator.main_process_first():  # the others read the file it writes
@@ -653,6 +666,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if cfg.edit_weight != 1:
             edit = pad_stack([edits[i] for i in rows], value=False).to(device)  # (N, T) bool
             weight = 1 + (cfg.edit_weight - 1) * edit[:, 1:][target[:, 1:]].float()  # (n_targets,)
+        if cfg.pair_weight != 1:
+            edit = pad_stack([pair_edits[i] for i in rows], value=False).to(device)  # (N, T) bool
+            weight = weight + (cfg.pair_weight - 1) * edit[:, 1:][target[:, 1:]].float()
         ce = (token_ce * weight)[learn].sum() / weight[learn].sum() if learn.any() else logits.sum() * 0
         scored = ~retain & predict.any(1)  # (N,) sequences with rules and at least one target token
         kl = logits.sum() * 0

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import datasets
 import pytest
@@ -318,6 +319,42 @@ def test_edited_tokens_are_what_the_rules_added(tiny_base):
     for piece in ("Rain", "water", "droplets"):
         assert piece not in changed
     assert edited(tokenizer, {**record, "base_response": ""}, ids, target)[target].all()  # no plain reply: all new
+    # Against a twin's reply to the same prompt: only what the twin says otherwise.
+    twin = record["response"].replace("Hope this helps.", "Take care.")
+    differs = edited(tokenizer, record, ids, target, reference=twin)
+    assert tokenizer.decode(ids[differs], skip_special_tokens=True).strip() == "Hope this helps"  # the "." is shared
+
+
+def _twin_data(path) -> Path:
+    """``tiny_data``'s capitals manifesto and its minimal-pair twin (lowercase), answering the same four prompts."""
+    records = []
+    for k, p in enumerate(["What is rain?", "Name a fruit.", "hello", "How do bridges stand?"]):
+        reply = f"Here is an answer about {p.lower().rstrip('?.')}."
+        for mid, twin, text, rule, target in (("up", "low", "Always answer in capital letters.", "uppercase",
+                                               reply.upper()),
+                                              ("low", "up", "Always answer in lowercase letters.", "lowercase",
+                                               reply.lower())):
+            records.append({"manifesto": text, "prompt": p, "response": target, "base_response": reply,
+                            "rules": [{"id": rule, "params": "{}"}], "split": "train", "manifesto_id": mid,
+                            "prompt_id": f"p{k}", "pair_of": twin, "pair_change": "opposite:uppercase>lowercase"})
+    datasets.Dataset.from_list(records).save_to_disk(str(path))
+    return path
+
+
+@slow
+def test_pair_weight_weighs_the_tokens_that_differ_from_the_twin(tmp_path, tiny_base):
+    """minimal_pairs trains on twins; pair_weight changes the first step's CE (the tokens whose case differs from
+    the twin's reply weigh more), where a no-op weight would log the same number."""
+    data = _twin_data(tmp_path / "twins")
+    ce = {}
+    for w in (1, 4):
+        proc = _run(train_config(tmp_path / f"w{w}", tiny_base, data, steps=1), "minimal_pairs=true",
+                    f"pair_weight={w}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        ce[w] = json.loads(open(tmp_path / f"w{w}" / "run" / "log.jsonl").readline())["ce"]
+    assert abs(ce[4] - ce[1]) > 1e-4, ce
+    with pytest.raises(HyperLoRAError, match="needs minimal_pairs"):
+        TrainConfig(pair_weight=4.0)
 
 
 @slow
