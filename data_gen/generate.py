@@ -19,7 +19,8 @@ reply the target was made from; empty for a harmful ask without a cached reply),
 for no-op manifestos, ``transform`` for rule targets, ``teacher`` for teacher samples), ``generator_version``,
 ``date``, ``seed``, ``manifesto_id``, ``manifesto_style``, ``family_ids``, ``phrasing_ids``, ``prompt_id``,
 ``prompt_kind``, ``is_noop``, ``base_model``, ``verified``. Teacher mode adds ``teacher_topk_ids`` /
-``teacher_topk_logprobs`` (see ``teacher.py``).
+``teacher_topk_logprobs`` (see ``teacher.py``). ``minimal_pairs`` adds to each training manifesto a twin with one rule
+changed in place (``pairs.py``), answering the same prompts; records then carry ``pair_of`` and ``pair_change``.
 
 Default size and why: 1,600 manifestos x 4 prompts. The CPU recipe (issue 6) gets <= 90 min on 2 cores at ~6.5 s
 per forward+backward of ~1k tokens, i.e. at most ~800 steps; a record is ~130 tokens (prompt ~25 + reply ~100),
