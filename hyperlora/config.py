@@ -37,6 +37,10 @@ class HyperNetConfig:
     # for words (README, "Where the pass rate is lost"). Adapters then have rank + copy_rank everywhere (the other
     # modules' extra rows are zero, so one PEFT rank fits all); the scale stays alpha / rank. 0 = shared rows.
     copy_rank: int = 0
+    # With copy_rank: each copy row's A also gains a learned linear image of the base embedding of the manifesto
+    # token *before* the one it copies (zero at start), so a row that writes "curious" can fire where the reply has
+    # just said "Stay": one shared map for every word instead of a key learned per word. See hypernet.py.
+    copy_keys: bool = False
     # Composition by construction (issue 21, direction 1): read each statement of the manifesto on its own, give each
     # its own rank-r block, and concatenate the blocks along rank with one context-free bias block, so statements'
     # ΔWs add. The adapter's rank is then r·(statements + 1). See hypernet.py.
@@ -59,6 +63,8 @@ class HyperNetConfig:
             raise HyperLoRAError("per_statement and copy_path do not combine (the copy path reads whole manifestos)")
         if self.copy_rank < 0 or (self.copy_rank and not self.copy_path):
             raise HyperLoRAError(f"copy_rank needs copy_path=true and must be non-negative, got {self.copy_rank}")
+        if self.copy_keys and not self.copy_rank:
+            raise HyperLoRAError("copy_keys needs copy rows of their own: set copy_rank (and copy_path) too")
         if self.copy_rank and self.adapter_rank not in RANKS:
             raise HyperLoRAError(f"rank + copy_rank is the exported adapter's rank: it must be one of {RANKS}, got "
                                  f"{self.adapter_rank}")

@@ -16,6 +16,11 @@ With ``copy_rank`` c as well, the copy goes into c rank rows of their own in eac
 the gated copy alone and their A comes from a head of its own, so words and style rules no longer share the r rows
 (sharing them traded one for the other). Every adapter then has rank r + c; the other modules' extra rows are zero.
 
+With ``copy_keys`` as well, a copy row's A also gains a learned linear image of the base embedding of the manifesto
+token before the one it reads: the row that writes "curious" of "Stay curious!" is keyed on "Stay", so once a reply
+says one word of a phrase the next can follow, through one map shared by every word (the ROME picture of a phrase
+stored as key -> value pairs). The map starts at zero, so a checkpoint gains it without changing its adapters.
+
 ΔW = s·B·A is exactly zero at initialisation: the B head, the bias B and the copy gates start at zero, so step-0
 logits are the base model's, while A starts random so that B receives gradient from the first step.
 """
@@ -121,6 +126,10 @@ class HyperNet(nn.Module):
             self.copy_bias_A = nn.ParameterDict(
                 {t: nn.Parameter(torch.empty(len(by_type[t]), c, self.shapes[t][0])) for t in self.copy_types})
             self.copy_head_A = nn.ModuleDict({t: nn.Linear(d, self.shapes[t][0], bias=False) for t in self.copy_types})
+        if config.copy_keys:  # the preceding token's embedding, into each copying module's input space
+            width = self.shapes[self.copy_types[0]][1]
+            self.copy_key = nn.ModuleDict({t: nn.Linear(width, self.shapes[t][0], bias=False)
+                                           for t in self.copy_types})
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -139,6 +148,8 @@ class HyperNet(nn.Module):
                 bound = 1 / math.sqrt(self.shapes[t][0])
                 nn.init.uniform_(self.copy_bias_A[t], -bound, bound)
                 nn.init.normal_(self.copy_head_A[t].weight, std=bound / math.sqrt(3 * self.config.d_model))
+                if self.config.copy_keys:
+                    nn.init.zeros_(self.copy_key[t].weight)  # a checkpoint that gains the keys keeps its adapters
 
     def rows(self, module_type: str) -> int:
         """Rank rows the hypernetwork writes per layer of this module type: r, plus the copy rows of its own."""
@@ -232,7 +243,11 @@ class HyperNet(nn.Module):
                 attention[t] = weights.unflatten(1, copying.shape[1:3])  # (M, n_t, rows, T)
                 copied = self.copy_gate[t] * (attention[t] @ values[:, None]).transpose(-1, -2)  # (M, n_t, out, rows)
                 if c:
-                    A = torch.cat([A, self.copy_bias_A[t] + self.copy_head_A[t](h_copy)], 2)  # (M, n_t, r+c, in)
+                    A_copy = self.copy_bias_A[t] + self.copy_head_A[t](h_copy)  # (M, n_t, c, in)
+                    if self.config.copy_keys:  # what each row reads, one token back: the word it follows
+                        before = F.pad(values, (0, 0, 1, 0))[:, :-1]  # (M, T, hidden); the first token follows none
+                        A_copy = A_copy + self.copy_key[t](attention[t] @ before[:, None])
+                    A = torch.cat([A, A_copy], 2)  # (M, n_t, r+c, in)
                     B = torch.cat([B, copied], 3)  # (M, n_t, out, r+c)
                 else:
                     B = B + copied

@@ -443,12 +443,13 @@ def init_from(hypernet: HyperNet, path) -> list[str]:
     """Load checkpoint ``path`` into ``hypernet``; returns the names of tensors it lacked.
 
     The run's hypernet settings must be the checkpoint's, except that the run may add a copy path (``copy_path``,
-    ``copy_rank``): its tensors, all named ``copy_*``, start as a fresh hypernetwork's, and since the copy gates
-    start at zero, the run's first adapters are the checkpoint's.
+    ``copy_rank``, ``copy_keys``): its tensors, all named ``copy_*``, start as a fresh hypernetwork's, and since the
+    copy gates and keys start at zero, the run's first adapters are the checkpoint's.
     """
     start_from = load_checkpoint(path)
     run = hypernet.config
-    if (dataclasses.replace(start_from.config, copy_path=run.copy_path, copy_rank=run.copy_rank) != run
+    if (dataclasses.replace(start_from.config, copy_path=run.copy_path, copy_rank=run.copy_rank,
+                            copy_keys=run.copy_keys) != run
             or start_from.targets != hypernet.targets):
         raise HyperLoRAError(f"init={path}: its hypernetwork ({start_from.config}) is not this run's ({run}); give "
                              "the run the checkpoint's hypernet settings (a copy path may be added)")

@@ -181,6 +181,40 @@ def test_copy_rows_of_their_own_leave_the_style_rows_alone(copying, encoder, tmp
             assert torch.count_nonzero(A[8:]) == 0 and torch.count_nonzero(B[:, 8:]) == 0
 
 
+def test_copy_keys_key_each_copied_word_on_the_word_before_it(copying, encoder, tmp_path):
+    """With copy_keys, a copy row's A gains copy_key(what the row reads, one token back): a checkpoint that gains the
+    keys keeps its adapters exactly (the map starts at zero), and with the map open, the change in A lies in the
+    span of the embeddings of every manifesto token but the last (no row's word follows the last one)."""
+    from hyperlora.train import init_from
+
+    model = tiny_llama()
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, copy_path=True, copy_rank=8)
+    plain = HyperLoRA(HyperLoRA.for_model(model, config, encoder=encoder).hypernet, encoder,
+                      base_tokens=copying.base_tokens)
+    randomize_B(plain.hypernet)
+    plain.save_pretrained(tmp_path / "plain")
+    keyed = HyperLoRA(HyperLoRA.for_model(model, HyperNetConfig(**{**config.__dict__, "copy_keys": True}),
+                                          encoder=encoder).hypernet, encoder, base_tokens=copying.base_tokens)
+    assert sorted(init_from(keyed.hypernet, tmp_path / "plain")) == sorted(f"copy_key.{t}.weight" for t in COPY_TYPES)
+    text = "Onyx"
+    a = plain.generate_adapter(text)
+    for name, (A, B) in keyed.generate_adapter(text).weights.items():
+        assert torch.equal(A, a.weights[name][0]) and torch.equal(B, a.weights[name][1])
+
+    with torch.no_grad():
+        keyed.hypernet.copy_key["o_proj"].weight.copy_(torch.eye(*keyed.hypernet.copy_key["o_proj"].weight.shape))
+    E, _ = copying.base_tokens.embed([copying.base_tokens.ids(text)])  # (1, 4, hidden)
+    E = E * torch.rsqrt(E.pow(2).mean(-1, keepdim=True) + 1e-6)  # the unit-RMS values the copy path reads
+    before = E[0, :-1].T  # (hidden, 3): "O", "n", "y", each the word before another
+    for name, (A, _) in keyed.generate_adapter(text).weights.items():
+        if name.endswith("o_proj"):
+            change = (A[8:] - a.weights[name][0][8:]).T  # (in = hidden, copy rows)
+            fit = before @ torch.linalg.lstsq(before, change).solution
+            assert change.abs().max() > 1e-3 and torch.allclose(fit, change, atol=1e-5)
+    with pytest.raises(HyperLoRAError, match="copy_keys needs"):
+        HyperNetConfig(copy_path=True, copy_keys=True)
+
+
 def test_copy_rank_needs_the_copy_path_and_a_servable_rank():
     with pytest.raises(HyperLoRAError, match="copy_rank needs copy_path"):
         HyperNetConfig(copy_rank=8)
