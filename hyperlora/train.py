@@ -563,7 +563,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
     # zero in the CPU recipe unless copy_weight gives the copy attention a target: README, "Where the pass rate is
     # lost".)
-    direct = ("head_A.", "head_B.", "copy_head_A.")
+    direct = ("head_A.", "head_B.", "copy_head_A.", "copy_key.")  # copy_key too maps straight into rows of A
     heads = [p for n, p in trained.items() if n.startswith(direct)]
     rest = [p for n, p in trained.items() if not n.startswith(direct)]
     param_groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]
