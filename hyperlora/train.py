@@ -122,6 +122,10 @@ class TrainConfig:
     # With minimal_pairs: CE weight of the reply tokens that differ from the twin's reply to the same prompt (a
     # token diff, as for edit_weight): the few tokens that say the changed rule's words or direction. 1: no extra.
     pair_weight: float = 1.0
+    # With minimal_pairs and the contrast term: a reply scored under its own twin's adapter is hinged only on the
+    # tokens that differ from the twin's reply. Over the whole reply the hinge (0.3 nats a token) cannot be met by
+    # the few tokens a changed phrase touches, so it pushes the twin's adapter to do worse on the words both share.
+    pair_hinge_tokens: bool = False
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
     # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
     # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
@@ -163,6 +167,8 @@ class TrainConfig:
             raise HyperLoRAError(f"edit_weight must be positive, got {self.edit_weight}")
         if self.pair_weight <= 0 or (self.pair_weight != 1 and not self.minimal_pairs):
             raise HyperLoRAError(f"pair_weight must be positive and needs minimal_pairs=true, got {self.pair_weight}")
+        if self.pair_hinge_tokens and not (self.minimal_pairs and self.contrast_weight):
+            raise HyperLoRAError("pair_hinge_tokens needs minimal_pairs=true and the contrast term (contrast_weight)")
         if self.distill_weight and not self.teacher:
             raise HyperLoRAError("distill_weight needs teacher=DIR (a reader LoRA: scripts/train_reader.py)")
         if self.distill_weight < 0 or self.distill_top_k < 1:
@@ -582,7 +588,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if not any(r.get("base_response") for r in records):
             raise HyperLoRAError(f"edit_weight needs records with base_response; regenerate {cfg.data}")
         edits = [edited(tokenizer, r, ids, target) for r, (ids, target) in zip(records, tokens)]
-    if cfg.pair_weight != 1:
+    if cfg.pair_weight != 1 or cfg.pair_hinge_tokens:
         reply_of = {(r["manifesto_id"], r["prompt_id"]): r["response"] for r in records}
         twin_reply = [reply_of.get((r.get("pair_of"), r["prompt_id"])) for r in records]
         pair_edits = [edited(tokenizer, r, ids, target, reference=t) if t is not None else torch.zeros_like(target)
@@ -686,9 +692,20 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             with accelerator.autocast(), per_example_lora(model, swapped, net.config.scaling):
                 logits_other = model.lm_head(upper_hidden(model, h, first_layer)[predict]).float()
             seq = predict.nonzero()[:, 0]  # the sequence of each target token
-            own = per_sequence_mean(token_ce, seq, len(rows))
-            swap = per_sequence_mean(F.cross_entropy(logits_other, labels, reduction="none"), seq, len(rows))
-            contrast = F.relu(cfg.contrast_margin - (swap - own))[scored].mean()
+            ce_other = F.cross_entropy(logits_other, labels, reduction="none")
+            counted, hinged = torch.ones_like(token_ce), scored
+            if cfg.pair_hinge_tokens:  # under its twin's adapter, a reply counts only what the twin says otherwise
+                held = [g for g, _ in batch + partner]
+                twin_next = torch.tensor([records[groups[held[(o + 1) % len(held)]][0]]["manifesto_id"]
+                                          == records[i].get("pair_of") for o, i in zip(owner.tolist(), rows)],
+                                         device=device)  # (N,)
+                differs = pad_stack([pair_edits[i] for i in rows], value=False).to(device)[:, 1:][target[:, 1:]]
+                counted = (differs | ~twin_next[seq]).float()  # (n_targets,)
+                hinged = scored & per_sequence_mean(counted, seq, len(rows)).gt(0)
+            share = per_sequence_mean(counted, seq, len(rows)).clamp(min=1e-6)  # mean over the counted tokens:
+            own = per_sequence_mean(token_ce * counted, seq, len(rows)) / share  # a ratio of two plain means
+            swap = per_sequence_mean(ce_other * counted, seq, len(rows)) / share
+            contrast = F.relu(cfg.contrast_margin - (swap - own))[hinged].mean() if hinged.any() else contrast
         distill = logits.sum() * 0
         if teacher is not None and learn.any():
             for i in rows:

@@ -358,6 +358,23 @@ def test_pair_weight_weighs_the_tokens_that_differ_from_the_twin(tmp_path, tiny_
 
 
 @slow
+def test_pair_hinge_tokens_hinges_only_what_the_twin_says_otherwise(tmp_path, tiny_base):
+    """Each manifesto's contrast partner is its twin; with pair_hinge_tokens the contrast term counts only the tokens
+    whose case differs (not the shared "." and end token). Step 1's adapters are zero (the hinge is the margin either
+    way), but its gradient differs, so step 2's term does."""
+    data = _twin_data(tmp_path / "twins")
+    contrast = {}
+    for flag in ("false", "true"):
+        proc = _run(train_config(tmp_path / flag, tiny_base, data, steps=2), "minimal_pairs=true",
+                    "contrast_weight=1.0", "contrast_margin=5.0", f"pair_hinge_tokens={flag}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        contrast[flag] = json.loads(open(tmp_path / flag / "run" / "log.jsonl").readlines()[1])["contrast"]
+    assert contrast["false"] > 0 and abs(contrast["true"] - contrast["false"]) > 1e-4, contrast
+    with pytest.raises(HyperLoRAError, match="pair_hinge_tokens needs"):
+        TrainConfig(minimal_pairs=True, pair_hinge_tokens=True)
+
+
+@slow
 def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_data):
     proc = _run(train_config(tmp_path / "w", tiny_base, tiny_data, steps=6), "edit_weight=4")
     assert proc.returncode == 0, proc.stderr[-2000:]
