@@ -1,5 +1,6 @@
-"""Do a lowercase and an uppercase manifesto make replies in different cases? The behaviour beside
-``scripts/rule_contrast.py``'s weight geometry, which gives the two rules cosine 1.00.
+"""Do a lowercase and an uppercase manifesto make replies in different cases?
+
+The behaviour beside ``scripts/rule_contrast.py``'s weight geometry, which gives the two rules cosine 1.00.
 
 Every phrasing of the ``lowercase`` and ``uppercase`` rules is written after the same preamble, and each manifesto's
 generated adapter answers the same general prompts (greedy, one batched decode). For each rule it prints the mean
