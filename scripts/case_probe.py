@@ -15,12 +15,12 @@ import json
 
 from hyperlora.data_gen.rules import get_family
 from hyperlora.data_gen.verifiers import verify
+from rule_contrast import PREAMBLE  # the same preamble as the weight geometry's
 
-from hyperlora import load_base
+from hyperlora import HyperLoRAError, load_base
 from hyperlora.generation import generate_each
-from hyperlora.generator import HyperLoRA, shipped_checkpoint
+from hyperlora.generator import HyperLoRA
 
-PREAMBLE = "We believe all people have equal worth, and every conversation should leave someone better off."
 PROMPTS = ["How do vaccines work?", "Give me three tips for a job interview.", "Why is the sky blue?",
            "Write a short note to a neighbour about a lost cat.", "What is a good way to start learning to cook?",
            "Explain what a budget is.", "Tell me about the moon.", "How can I sleep better?",
@@ -42,7 +42,10 @@ def main():
     if not 1 <= args.prompts <= len(PROMPTS):
         raise SystemExit(f"case_probe.py: error: --prompts must be within 1..{len(PROMPTS)}")
 
-    hl = HyperLoRA.from_pretrained(args.checkpoint or shipped_checkpoint())
+    try:
+        hl = HyperLoRA.from_pretrained(args.checkpoint)
+    except HyperLoRAError as e:
+        raise SystemExit(f"case_probe.py: {e}") from None
     model, tokenizer = load_base(hl.config.base_model)
     prompts = PROMPTS[: args.prompts]
     conditions = {"no adapter": [None], "preamble alone": [hl.generate_adapter(PREAMBLE)]}
@@ -56,9 +59,9 @@ def main():
     out = {"checkpoint": args.checkpoint or "shipped", "prompts": prompts, "conditions": {}}
     print(f"{'condition':<16}{'replies':>8}{'capitals':>10}{'lowercase ok':>14}{'uppercase ok':>14}")
     for name in conditions:
-        mine = [r for (n, _, _), r in zip(jobs, replies) if n == name]
-        ok = {rule: sum(verify([{"id": rule, "params": {}}], r, p) for r, p in
-                        zip(mine, [p for n, _, p in jobs if n == name])) / len(mine)
+        asked = [(p, r) for (n, _, p), r in zip(jobs, replies) if n == name]
+        mine = [r for _, r in asked]
+        ok = {rule: sum(verify([{"id": rule, "params": {}}], r, p) for p, r in asked) / len(asked)
               for rule in ("lowercase", "uppercase")}
         caps = sum(capital_share(r) for r in mine) / len(mine)
         out["conditions"][name] = {"replies": len(mine), "capital_share": round(caps, 3),
