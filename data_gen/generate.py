@@ -569,10 +569,10 @@ def _summary(records, dropped, plan, checks, seed, n_manifestos, passed, tokens,
     per_split = Counter(r["split"] for r in records)
     manif = {s: len({r["manifesto_id"] for r in records if r["split"] == s}) for s in SPLITS}
     fam_counts = Counter(f for r in records for f in r["family_ids"])
-    twins = {r["manifesto_id"]: r["pair_change"].split(":")[0] for r in records if r.get("pair_of") and
-             r["manifesto_id"] > r["pair_of"]}  # one per pair: the pair's ids are two, compared to pick one
-    pairs = {"minimal_pairs": dict(sorted(Counter(twins.values()).items()))} if any("pair_of" in r for r in records) \
-        else {}
+    # Both manifestos of a pair carry its change, so each kind is counted twice over the paired manifestos.
+    paired = {r["manifesto_id"]: r["pair_change"].split(":")[0] for r in records if r.get("pair_of")}
+    pairs = {"minimal_pairs": {k: n // 2 for k, n in sorted(Counter(paired.values()).items())}} \
+        if any("pair_of" in r for r in records) else {}
     return {
         **pairs,
         "out_dir": str(out),

@@ -49,12 +49,10 @@ def twin(choices: list[M.RuleChoice], lines: list[str], text: str, style: str, p
         if made is None:
             continue
         new, new_line, change = made
-        rest = [c for i, c in enumerate(choices) if i != j]
-        ids = [c.family_id for c in rest] + ([new.family_id] if new else [])
-        if not compatible(ids) or plan.has_held_pair(ids) or not params_ok(rest + ([new] if new else [])):
-            continue
         out = choices[:j] + ([new] if new else []) + choices[j + 1:]
-        return text.replace(line, new_line), out, change
+        ids = [c.family_id for c in out]
+        if compatible(ids) and not plan.has_held_pair(ids) and params_ok(out):
+            return text.replace(line, new_line), out, change
     return None
 
 
