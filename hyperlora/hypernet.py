@@ -221,6 +221,8 @@ class HyperNet(nn.Module):
             # Keys and unit-RMS values once per batch; every copying module type reads the same manifesto tokens.
             keys = self.copy_k(tokens)  # (M, T, d)
             values = tokens * torch.rsqrt(tokens.pow(2).mean(-1, keepdim=True) + 1e-6)  # (M, T, hidden)
+            # copy_keys: each token's predecessor (the first token follows none)
+            before = F.pad(values, (0, 0, 1, 0))[:, :-1] if self.config.copy_keys else None
         memory = self.feat_proj(features)  # (M, L, d)
         h = self.queries().unsqueeze(0).expand(features.shape[0], -1, -1)  # (M, Q, d)
         for block in self.blocks:
@@ -245,7 +247,6 @@ class HyperNet(nn.Module):
                 if c:
                     A_copy = self.copy_bias_A[t] + self.copy_head_A[t](h_copy)  # (M, n_t, c, in)
                     if self.config.copy_keys:  # what each row reads, one token back: the word it follows
-                        before = F.pad(values, (0, 0, 1, 0))[:, :-1]  # (M, T, hidden); the first token follows none
                         A_copy = A_copy + self.copy_key[t](attention[t] @ before[:, None])
                     A = torch.cat([A, A_copy], 2)  # (M, n_t, r+c, in)
                     B = torch.cat([B, copied], 3)  # (M, n_t, out, r+c)

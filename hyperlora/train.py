@@ -673,9 +673,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if cfg.edit_weight != 1:
             edit = pad_stack([edits[i] for i in rows], value=False).to(device)  # (N, T) bool
             weight = 1 + (cfg.edit_weight - 1) * edit[:, 1:][target[:, 1:]].float()  # (n_targets,)
-        if cfg.pair_weight != 1:
-            edit = pad_stack([pair_edits[i] for i in rows], value=False).to(device)  # (N, T) bool
-            weight = weight + (cfg.pair_weight - 1) * edit[:, 1:][target[:, 1:]].float()
+        if cfg.pair_weight != 1 or cfg.pair_hinge_tokens:  # per target token: does the twin's reply say otherwise?
+            differs = pad_stack([pair_edits[i] for i in rows], value=False).to(device)[:, 1:][target[:, 1:]]
+            weight = weight + (cfg.pair_weight - 1) * differs.float()
         ce = (token_ce * weight)[learn].sum() / weight[learn].sum() if learn.any() else logits.sum() * 0
         scored = ~retain & predict.any(1)  # (N,) sequences with rules and at least one target token
         kl = logits.sum() * 0
@@ -699,7 +699,6 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
                 twin_next = torch.tensor([records[groups[held[(o + 1) % len(held)]][0]]["manifesto_id"]
                                           == records[i].get("pair_of") for o, i in zip(owner.tolist(), rows)],
                                          device=device)  # (N,)
-                differs = pad_stack([pair_edits[i] for i in rows], value=False).to(device)[:, 1:][target[:, 1:]]
                 counted = (differs | ~twin_next[seq]).float()  # (n_targets,)
                 hinged = scored & per_sequence_mean(counted, seq, len(rows)).gt(0)
             share = per_sequence_mean(counted, seq, len(rows)).clamp(min=1e-6)  # mean over the counted tokens:
