@@ -154,7 +154,8 @@ def _batches(rows, batch_size: int):
 
 @torch.inference_mode()
 def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, temperature: float = 1.0,
-           eos_ids=(), pad_id: int = 0, batch_size: int = 32, progress=None, compact: bool = True) -> list[list[int]]:
+           eos_ids=(), pad_id: int = 0, batch_size: int = 32, progress=None, compact: bool = True,
+           processor=None) -> list[list[int]]:
     """Generate for every row; greedy unless the row has a seed.
 
     Args:
@@ -170,6 +171,9 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
         progress: optional callable(n_rows_done) for a progress bar.
         compact: drop finished rows from the batch as it goes (False: they ride along to the batch's end; the same
             tokens, scripts/bench_decode.py compares the two).
+        processor: optional logits processor, ``transformers``' interface (``scores = processor(ids, scores)``),
+            called at every step with each row's *generated* ids so far (B, t) (a finished row's padded with
+            ``pad_id``), e.g. ``hyperlora.modes.ModeRules``.
 
     Returns:
         Generated token ids per row, in row order.
@@ -189,6 +193,11 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
             done = torch.zeros(len(batch), dtype=torch.bool)  # per tensor row
             for step in range(max(limits)):
                 next_logits = logits[:, -1].float()
+                if processor is not None:
+                    width = max(len(out[i]) for i in live)
+                    so_far = torch.tensor([out[i] + [pad_id] * (width - len(out[i])) for i in live],
+                                          dtype=torch.long).reshape(len(live), width)
+                    next_logits = processor(so_far, next_logits)
                 tok = next_logits.argmax(-1)
                 for j, i in enumerate(live):
                     if gens[i] is not None:

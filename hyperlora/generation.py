@@ -65,7 +65,7 @@ def generate(model, tokenizer, prompts, system: str | None = None, max_new_token
 
 
 def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64, batch_size: int = 32,
-                  progress=None, systems=None) -> list[str]:
+                  progress=None, systems=None, mode_rules: ModeRules | None = None) -> list[str]:
     """Greedy replies where every prompt carries its own adapter (``None``: the base), as the eval decodes them.
 
     Rows with different adapters share a batch through per-example LoRA (``hyperlora.decode``), never merged, so
@@ -80,6 +80,8 @@ def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64,
         batch_size: rows per forward.
         progress: optional callable(n_rows_done).
         systems: optional system prompt per prompt (``None`` entries keep the chat template's default).
+        mode_rules: bans on tag transitions (``ModeRules``), enforced token by token as in ``generate``; unclosed
+            tags are closed.
     """
     from .decode import Row, decode, lora_factors
 
@@ -98,6 +100,9 @@ def generate_each(model, tokenizer, prompts, adapters, max_new_tokens: int = 64,
     eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, (list, tuple)) else [eos])
     eos_ids.discard(None)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if mode_rules is not None:
+        mode_rules.prompt_width = 0  # decode hands a processor the generated ids alone
     out = decode(model, rows, table, max_new_tokens=max_new_tokens, eos_ids=eos_ids, pad_id=pad,
-                 batch_size=batch_size, progress=progress)
-    return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in out]
+                 batch_size=batch_size, progress=progress, processor=mode_rules)
+    texts = [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in out]
+    return [close_open(t) for t in texts] if mode_rules is not None else texts

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/eval_modes.py --data out/modes --out out/eval-modes [--adapter DIR] [--base NAME]
         [--n 72] [--seeds 3] [--max-new-tokens 96] [--ban ai>human] [--temperature 0.7] [--batch-size 16]
+    .venv/bin/python scripts/eval_modes.py --data out/modes --out DIR --rescore RESULTS [--head FILE]
 
 Prompts come from the held-out split of a `hyperlora data modes` corpus (`--split test`: its quoted lines and
 prompts never appear in any seed's train split), drawn evenly over the kinds (quote, answer, human_voice, ...).
@@ -15,8 +16,9 @@ not the model's fault), so the conditions differ only by the masking. Per condit
 - violations: share of replies with an opening the bans forbid, and their mean count (`hyperlora.modes.violations`);
 - mode_accuracy: the reply is in the mode its record asks for: an `<ai>` record's reply passes the `modes` rule's
   verifier (one `<ai>` span, every quotation tagged `<human>`), a `<human>` record's reply is one `<human>` span;
-- rosiness (the rosy pipeline's classifier, `data_gen/rosy/steps.Score`) of the words inside `<ai>` against those
-  inside `<human>` (read by the innermost tag), with the within-reply paired difference where a reply has both;
+- rosiness (the rosy pipeline's encoder with `--head`, by default `rosiness-v2`, the head refitted on spoken lines:
+  `data_gen/rosy/tune_speech.py`) of the words inside `<ai>` against those inside `<human>` (read by the innermost
+  tag), with the within-reply paired difference where a reply has both;
 - seconds per decoding step in each condition (steps counted by the processor's calls, batches interleaved) and
   their ratio: the processor's cost.
 
@@ -33,6 +35,7 @@ import random
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 from hyperlora.data_gen.families_optin import check_modes, one_span
@@ -235,7 +238,11 @@ def report(results: dict) -> str:
              f"`{s['data']}` ({s['split']} split), {len(s['seeds'])} seeds, temperature {s['temperature']}, "
              f"{s['max_new_tokens']} new tokens: {results['n_replies']} replies a condition. `plain`: no ban; "
              f"`ruled`: ban {', '.join(s['ban'])}. Unclosed tags are closed at the end in both.", "",
-             table(results), "", f"Command: `{s['command']}`", "", "## Sample replies", ""]
+             f"Rosiness: head `{s.get('head') or 'rosiness-v1'}`.", "",
+             table(results), "", f"Command: `{s['command']}`"]
+    if s.get("rescored"):
+        lines.append(f"Scored again from `{s['rescored']['from']}`: `{s['rescored']['command']}`")
+    lines += ["", "## Sample replies", ""]
     for case in results["cases"][:6]:
         prompt = case["prompt"][-1]["content"] if isinstance(case["prompt"], list) else case["prompt"]
         lines += [f"- **{case['kind']}** (asks `<{case['mode']}>`): {prompt[:160]}"]
@@ -263,6 +270,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="torch CPU threads (default torch's; 1 when another job holds "
                         "the cores: two threads fighting a training run for 2 cores made steps ~40x slower here)")
     parser.add_argument("--no-rosiness", action="store_true", help="skip the rosiness classifier")
+    parser.add_argument("--head", help="rosiness head JSON (default: rosiness-v2, fitted on spoken lines; v1, the "
+                        "documents' head the rosy pipeline routes with, cannot tell a kind line from a rude one)")
+    parser.add_argument("--rescore", metavar="RESULTS",
+                        help="score the replies of an earlier run's results.json again instead of decoding (its "
+                        "cases are read from --data; its settings and timing are kept), e.g. with another --head")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
@@ -275,10 +287,12 @@ def main(argv=None):
         raise HyperLoRAError(f"--threads must be at least 1, got {args.threads}")
     if not 0 < args.temperature <= 5:
         raise HyperLoRAError(f"--temperature must be within (0, 5], got {args.temperature}")
-    from pathlib import Path
-
     if Path(args.out).exists() and not args.force:  # before any model loads
         raise HyperLoRAError(f"{args.out} already exists (use --force to replace it)")
+    if args.head and not Path(args.head).is_file():
+        raise HyperLoRAError(f"--head {args.head}: no such file")
+    if args.rescore:
+        return rescore(args, argv)
     try:
         cases = pick_cases(load_modes(args.data, args.split), args.n)
     except ValueError as e:
@@ -298,12 +312,7 @@ def main(argv=None):
     adapter = Adapter.load(args.adapter) if args.adapter else None
     base = args.base or (adapter and adapter.base_model) or DEFAULT_BASE
     model, tokenizer = load_base(base)
-    rosiness = None
-    if not args.no_rosiness:
-        from hyperlora.data_gen.rosy.steps import Score
-
-        scorer = Score()  # the head and encoder the rosy pipeline routes documents with
-        rosiness = lambda texts: scorer.score(texts)[0]
+    rosiness = None if args.no_rosiness else rosiness_of(args.head)
     start = time.perf_counter()
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
         results = run(model, tokenizer, cases, seeds=range(args.seeds), ban=ban, max_new_tokens=args.max_new_tokens,
@@ -315,13 +324,62 @@ def main(argv=None):
                            "seeds": list(range(args.seeds)), "ban": ban, "temperature": args.temperature,
                            "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
                            "threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 1),
-                           "command": " ".join(["scripts/eval_modes.py"] + (argv if argv is not None
-                                                                            else sys.argv[1:]))}
-    with atomic_dir(args.out, force=True) as tmp:
+                           "head": None if args.no_rosiness else head_version(args.head),
+                           "command": command(argv)}
+    return write(results, args.out)
+
+
+def command(argv) -> str:
+    return " ".join(["scripts/eval_modes.py"] + (argv if argv is not None else sys.argv[1:]))
+
+
+def head_version(path) -> str:
+    from hyperlora.data_gen.rosy.classifier import RosinessHead
+    from hyperlora.data_gen.rosy.tune_speech import V2
+
+    return RosinessHead.load(path or V2).version
+
+
+def rosiness_of(path):
+    """``texts -> rosiness`` with the head in ``path`` (default: rosiness-v2) and the rosy pipeline's encoder."""
+    from hyperlora.data_gen.rosy.steps import Score
+    from hyperlora.data_gen.rosy.tune_speech import V2
+
+    scorer = Score(path or V2)
+    return lambda texts: scorer.score(texts)[0]
+
+
+def rescore(args, argv) -> dict:
+    """The metrics of an earlier run's replies, scored again (no model loads): its cases must be this corpus's."""
+    try:
+        previous = json.loads(Path(args.rescore).read_text())
+        replies = {c: [case[c] for case in previous["cases"]] for c in CONDITIONS}
+        ban, settings = previous["settings"]["ban"], previous["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HyperLoRAError(f"--rescore {args.rescore}: not an eval_modes results.json ({e})") from e
+    try:
+        cases = pick_cases(load_modes(args.data, settings["split"]), len(previous["cases"]))
+    except ValueError as e:
+        raise HyperLoRAError(str(e)) from e
+    if [c["id"] for c in cases] != [c["id"] for c in previous["cases"]]:
+        raise HyperLoRAError(f"--rescore {args.rescore}: its cases are not the ones {args.data} gives")
+    rosiness = None if args.no_rosiness else rosiness_of(args.head)
+    metrics = score(cases, replies, ban, rosiness)
+    if rosiness is not None:
+        metrics["targets"] = target_rosiness(cases, rosiness)
+    results = {**previous, "metrics": metrics,
+               "settings": {**settings, "head": None if args.no_rosiness else head_version(args.head),
+                            "rescored": {"from": args.rescore, "command": command(argv)}}}
+    return write(results, args.out)
+
+
+def write(results: dict, out) -> dict:
+    """results.json and report.md, all at once; the table printed."""
+    with atomic_dir(out, force=True) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
         (tmp / "report.md").write_text(report(results))
     print(table(results))
-    print(f"wrote {args.out}/results.json and report.md ({results['n_replies']} replies a condition, "
+    print(f"wrote {out}/results.json and report.md ({results['n_replies']} replies a condition, "
           f"{results['settings']['seconds']} s)")
     return results
 

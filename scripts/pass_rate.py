@@ -20,7 +20,7 @@ degenerate replies, paired per item; run both with the same `--splits`, which pi
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
                                           [--families] [--refusal] [--strength 1.0] [--rank R] [--reader DIR]
-                                          [--qa] [--cases-out FILE] [--against FILE]
+                                          [--qa] [--cases-out FILE] [--against FILE] [--mode-rules [--ban RULE]]
     .venv/bin/python scripts/pass_rate.py --compare FILE --against FILE     # two scored pilots, nothing decoded
 """
 
@@ -39,10 +39,12 @@ from hyperlora.evals.run import select_refusal_items
 from hyperlora.evals.stats import paired_bootstrap
 from tqdm.auto import tqdm
 
+from hyperlora import HyperLoRAError
 from hyperlora.adapter import Adapter
 from hyperlora.base import DEFAULT_MODULE_TYPES, layer_index, load_base, module_type
 from hyperlora.generation import generate_each
 from hyperlora.generator import HyperLoRA, shipped_checkpoint
+from hyperlora.modes import ModeRules, parse_bans
 
 
 def main():
@@ -80,7 +82,17 @@ def main():
     parser.add_argument("--compare", metavar="FILE",
                         help="decode nothing: pair this --cases-out file against --against's (two pilots scored "
                         "earlier, e.g. a recipe against its control)")
+    parser.add_argument("--mode-rules", action="store_true",
+                        help="decode every row through ModeRules (tag rules; unclosed tags closed at the end)")
+    parser.add_argument("--ban", action="append", default=[], metavar="RULE",
+                        help="with --mode-rules: a banned tag transition (human, ai>human), repeatable; none: no ban")
     args = parser.parse_args()
+    if args.ban and not args.mode_rules:
+        raise SystemExit("pass_rate.py: error: --ban needs --mode-rules")
+    try:
+        parse_bans(args.ban)
+    except HyperLoRAError as e:
+        raise SystemExit(f"pass_rate.py: error: {e}") from None
     scales = parse_scales(args.scale)
     if args.compare:
         if not args.against:
@@ -108,6 +120,9 @@ def main():
         return adapters[text]
 
     reader = Adapter.load(args.reader) if args.reader else None
+    # Tag rules on every decoded row (ModeRules, as `hyperlora generate --ban` applies them): with no --ban they
+    # mask nothing and only close tags a reply leaves open, which is what the modes issue asks to leave pass rates be.
+    rules = ModeRules(tokenizer, ban=args.ban) if args.mode_rules else None
     # Every reply of every split (and the refusal asks) is decoded in one call: rows under different adapters share
     # a batch, as in the eval.
     jobs = []  # (split, condition, case or refusal item, adapter, system turn)
@@ -124,7 +139,7 @@ def main():
     prompts = [j[2].prompt if j[0] != "refusal" else j[2]["prompt"] for j in jobs]
     with tqdm(total=len(jobs), desc="decoding", disable=None) as bar:
         replies = generate_each(model, tokenizer, prompts, [j[3] for j in jobs], args.max_new_tokens,
-                                progress=bar.update, systems=[j[4] for j in jobs])
+                                progress=bar.update, systems=[j[4] for j in jobs], mode_rules=rules)
     if args.qa:  # at the eval's shorter QA budget: a call of its own
         held = [s for s in args.splits if s != "train"]
         manifestos = {}  # text -> rules: the first 4 manifestos of each held-out split
@@ -139,7 +154,7 @@ def main():
               for j, q in enumerate(QA) for cond in ("base", "adapter")]
         with tqdm(total=len(qa), desc="decoding QA", disable=None) as bar:
             qa_replies = generate_each(model, tokenizer, [q["prompt"] for q, _, _ in qa], [a for _, _, a in qa],
-                                       PRESETS["full"]["qa_tokens"], progress=bar.update)
+                                       PRESETS["full"]["qa_tokens"], progress=bar.update, mode_rules=rules)
 
     summary, outcomes = {}, {}  # outcomes: case key -> the own adapter passed
     for split in args.splits:

@@ -5,6 +5,8 @@ random control keeps the adapter's norm.
     .venv/bin/pytest tests/test_evals_decode.py -q
 """
 
+import contextlib
+
 import torch
 from hyperlora.evals.controls import Merged, delta_norm, random_like
 
@@ -147,3 +149,35 @@ def test_generate_each_equals_generate_under_each_applied_adapter(tiny_base):
     assert each == one_by_one
     assert each[3] != generate_each(model, tok, prompts[3:], adapters[3:], max_new_tokens=10)[0]  # the system acts
     assert each[0] != generate(model, tok, [prompts[0]], max_new_tokens=10)[0]  # the adapters do act
+
+
+class _NoRepeat:
+    """A logits processor that bans repeating the last generated token: it reads the ids it is handed, so the two
+    decoding paths agree only if each hands it the same generated ids."""
+
+    prompt_width = 0
+
+    def __call__(self, input_ids, scores):
+        scores = scores.clone()
+        if input_ids.shape[1] > self.prompt_width:
+            scores[torch.arange(len(scores)), input_ids[:, -1]] = float("-inf")
+        return scores
+
+
+def test_generate_each_applies_a_processor_as_generate_does(tiny_base):
+    """``generate_each(mode_rules=...)`` hands the processor each row's generated ids, as ``generate`` does, with
+    rows of different adapters in one batch: what ``scripts/pass_rate.py --mode-rules`` relies on."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from hyperlora.generation import generate, generate_each
+
+    model, tok = LlamaForCausalLM.from_pretrained(tiny_base).eval(), AutoTokenizer.from_pretrained(tiny_base)
+    a1 = random_adapter(model, 1)
+    prompts, adapters = ["hello there", "name a colour", "hi"], [a1, None, a1]
+    each = generate_each(model, tok, prompts, adapters, max_new_tokens=12, batch_size=3, mode_rules=_NoRepeat())
+    one_by_one = []
+    for prompt, adapter in zip(prompts, adapters):
+        with adapter.applied_to(model) if adapter is not None else contextlib.nullcontext():
+            one_by_one += generate(model, tok, [prompt], max_new_tokens=12, mode_rules=_NoRepeat())
+    assert each == one_by_one
+    assert each != generate_each(model, tok, prompts, adapters, max_new_tokens=12, batch_size=3)  # it acts

@@ -9,6 +9,7 @@ import math
 
 import pytest
 from hyperlora.data_gen.modes import write_modes_corpus
+from hyperlora.data_gen.rosy.classifier import RosinessHead
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from hyperlora.adapter import Adapter
@@ -71,6 +72,20 @@ def test_eval_modes_end_to_end_on_the_tiny_model(tmp_path, tiny_base, corpus, ad
         assert saved["timing"][cond]["steps"] > 0
     assert saved["timing"]["ruled_over_plain"] > 0 and results["timing"] == saved["timing"]
     assert (out / "report.md").read_text().startswith("# Tagged modes")
+
+    # Scored again from its replies under another head: nothing decoded, the same replies and tag metrics, and the
+    # rosiness that head gives (a flat head: sigmoid(2) for every text, the corpus's own <ai> spans included).
+    head = tmp_path / "flat.json"
+    RosinessHead("flat", [0.0] * 384, 2.0, 0.5).save(head)
+    eval_modes.main(["--data", str(corpus), "--out", str(tmp_path / "again"), "--rescore", str(out / "results.json"),
+                     "--head", str(head)])
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert again["cases"] == saved["cases"] and again["timing"] == saved["timing"]
+    for cond in ("plain", "ruled"):
+        assert again["metrics"][cond]["well_formed"] == saved["metrics"][cond]["well_formed"]
+    assert again["metrics"]["targets"]["rosiness_ai"]["value"] == pytest.approx(1 / (1 + math.exp(-2)))
+    assert again["settings"]["head"] == "flat" and again["settings"]["rescored"]["from"] == str(out / "results.json")
+    assert "Rosiness: head `flat`" in (tmp_path / "again" / "report.md").read_text()
 
 
 class Scripted(LlamaForCausalLM):
@@ -156,5 +171,15 @@ def test_eval_modes_bad_input_is_refused_before_a_model_loads(tmp_path, corpus):
         eval_modes.main(["--data", str(corpus), "--out", str(tmp_path / "e"), "--n", "0"])
     with pytest.raises(HyperLoRAError, match="not a modes corpus"):
         eval_modes.main(["--data", str(tmp_path), "--out", str(tmp_path / "e")])
+    with pytest.raises(HyperLoRAError, match="no such file"):
+        eval_modes.main(["--data", str(corpus), "--out", str(tmp_path / "e"), "--head", str(tmp_path / "none.json")])
+    rescore = ["--data", str(corpus), "--out", str(tmp_path / "e"), "--rescore"]
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(HyperLoRAError, match="not an eval_modes results.json"):
+        eval_modes.main(rescore + [str(tmp_path / "junk.json")])
+    other = {"cases": [{"id": "x", "plain": ["a"], "ruled": ["a"]}], "settings": {"ban": ["human"], "split": "test"}}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(HyperLoRAError, match="its cases are not the ones"):
+        eval_modes.main(rescore + [str(tmp_path / "other.json")])
     assert not (tmp_path / "e").exists()
 

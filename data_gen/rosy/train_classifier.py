@@ -84,11 +84,17 @@ def silver_labels(pool: list[dict]) -> tuple[list[dict], dict]:
     return labelled, {**counts, "lm_median": float(lean), "lm_q75": float(firm)}
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression; returns (weight (D,), bias)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, prior: tuple[np.ndarray, float] | None = None
+                 ) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression; returns (weight (D,), bias).
+
+    ``prior``: (weight, bias) to start from, with the L2 penalty on the distance from that weight instead of from
+    zero (a head adapted to new data stays as close to the old one as the new labels allow).
+    """
     X, Y = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
-    w = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    w0 = torch.tensor(prior[0] if prior is not None else np.zeros(X.shape[1]), dtype=torch.float64)
+    w = w0.clone().requires_grad_(True)
+    b = torch.tensor(float(prior[1]) if prior is not None else 0.0, dtype=torch.float64, requires_grad=True)
     # Balance the classes so the threshold, not the label mix of the pool, decides how much is filtered.
     weights = torch.where(Y > 0, 0.5 / Y.mean(), 0.5 / (1 - Y.mean()))
     opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
@@ -96,7 +102,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.nda
     def closure():
         opt.zero_grad()
         loss = (weights * torch.nn.functional.binary_cross_entropy_with_logits(X @ w + b, Y, reduction="none")).mean()
-        loss = loss + l2 * (w @ w)
+        loss = loss + l2 * (w - w0).square().sum()
         loss.backward()
         return loss
 
