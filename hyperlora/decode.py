@@ -196,7 +196,7 @@ def decode(model, rows, adapters=None, prefixes=None, max_new_tokens: int = 64, 
                 if processor is not None:
                     width = max(len(out[i]) for i in live)
                     so_far = torch.tensor([out[i] + [pad_id] * (width - len(out[i])) for i in live],
-                                          dtype=torch.long).reshape(len(live), width)
+                                          dtype=torch.long, device=next_logits.device).reshape(len(live), width)
                     next_logits = processor(so_far, next_logits)
                 tok = next_logits.argmax(-1)
                 for j, i in enumerate(live):
