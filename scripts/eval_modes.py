@@ -312,7 +312,7 @@ def main(argv=None):
     adapter = Adapter.load(args.adapter) if args.adapter else None
     base = args.base or (adapter and adapter.base_model) or DEFAULT_BASE
     model, tokenizer = load_base(base)
-    rosiness = None if args.no_rosiness else rosiness_of(args.head)
+    rosiness, head = (None, None) if args.no_rosiness else rosiness_of(args.head)
     start = time.perf_counter()
     with adapter.applied_to(model) if adapter else contextlib.nullcontext():
         results = run(model, tokenizer, cases, seeds=range(args.seeds), ban=ban, max_new_tokens=args.max_new_tokens,
@@ -324,8 +324,7 @@ def main(argv=None):
                            "seeds": list(range(args.seeds)), "ban": ban, "temperature": args.temperature,
                            "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
                            "threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 1),
-                           "head": None if args.no_rosiness else head_version(args.head),
-                           "command": command(argv)}
+                           "head": head, "command": command(argv)}
     return write(results, args.out)
 
 
@@ -333,20 +332,14 @@ def command(argv) -> str:
     return " ".join(["scripts/eval_modes.py"] + (argv if argv is not None else sys.argv[1:]))
 
 
-def head_version(path) -> str:
-    from hyperlora.data_gen.rosy.classifier import RosinessHead
-    from hyperlora.data_gen.rosy.tune_speech import V2
-
-    return RosinessHead.load(path or V2).version
-
-
 def rosiness_of(path):
-    """``texts -> rosiness`` with the head in ``path`` (default: rosiness-v2) and the rosy pipeline's encoder."""
+    """(``texts -> rosiness``, the head's version) with the head in ``path`` (default: rosiness-v2) and the rosy
+    pipeline's encoder."""
     from hyperlora.data_gen.rosy.steps import Score
     from hyperlora.data_gen.rosy.tune_speech import V2
 
     scorer = Score(path or V2)
-    return lambda texts: scorer.score(texts)[0]
+    return (lambda texts: scorer.score(texts)[0]), scorer.head.version
 
 
 def rescore(args, argv) -> dict:
@@ -363,13 +356,12 @@ def rescore(args, argv) -> dict:
         raise HyperLoRAError(str(e)) from e
     if [c["id"] for c in cases] != [c["id"] for c in previous["cases"]]:
         raise HyperLoRAError(f"--rescore {args.rescore}: its cases are not the ones {args.data} gives")
-    rosiness = None if args.no_rosiness else rosiness_of(args.head)
+    rosiness, head = (None, None) if args.no_rosiness else rosiness_of(args.head)
     metrics = score(cases, replies, ban, rosiness)
     if rosiness is not None:
         metrics["targets"] = target_rosiness(cases, rosiness)
     results = {**previous, "metrics": metrics,
-               "settings": {**settings, "head": None if args.no_rosiness else head_version(args.head),
-                            "rescored": {"from": args.rescore, "command": command(argv)}}}
+               "settings": {**settings, "head": head, "rescored": {"from": args.rescore, "command": command(argv)}}}
     return write(results, args.out)
 
 

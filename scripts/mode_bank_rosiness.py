@@ -15,14 +15,14 @@ import numpy as np
 from hyperlora.data_gen.modes import ADVICE, COMMENTS, HUMAN_LINES
 from hyperlora.data_gen.rosy.classifier import RosinessHead
 from hyperlora.data_gen.rosy.embed import Embedder
+from hyperlora.data_gen.rosy.train_classifier import auc
 
 UNKIND = ("rude", "sarcastic", "angry", "dismissive", "selfish")
 
 
-def auc(neg: np.ndarray, pos: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half."""
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+def kind_over_unkind(kind: np.ndarray, unkind: np.ndarray) -> float:
+    """AUC of kind scores over unkind ones (ties counted half)."""
+    return auc(np.r_[kind, unkind], np.r_[np.ones(len(kind)), np.zeros(len(unkind))] > 0)
 
 
 def main():
@@ -41,8 +41,8 @@ def main():
     kind = np.array([scores[t] for t in HUMAN_LINES["kind"]])
     ai = np.array([scores[t] for k, lines in banks.items() if k.startswith("ai_") for t in lines])
     figures = {"head": head.version, "mean": rows,
-               "auc_kind_vs_unkind_human_lines": auc(unkind, kind),
-               "auc_ai_voice_vs_unkind_human_lines": auc(unkind, ai)}
+               "auc_kind_vs_unkind_human_lines": kind_over_unkind(kind, unkind),
+               "auc_ai_voice_vs_unkind_human_lines": kind_over_unkind(ai, unkind)}
     for k, v in rows.items():
         print(f"{k:22s} n={len(banks[k]):3d}  mean rosiness {v:.3f}")
     print(f"AUC, kind human lines over unkind ones ({len(kind)} / {len(unkind)}): "
