@@ -1,11 +1,13 @@
 """Classical guardrails on the prompt and the answer (DESIGN "Modes and guardrails"; seed 004), each check ≤ 5 ms.
 
 - ``check_prompt(text)``: an intent classifier. Word 1-2-grams and in-word character 2-5-grams, TF-IDF (sublinear
-  tf, smoothed idf, each block L2-normalised), multinomial logistic regression over ``benign`` and the harmful-ask
-  areas the prompt bank has (``malware``, ``weapons``, ``violence``, ``harassment``). The harm score is
-  ``1 - P(benign)``; a prompt at or above the shipped threshold is blocked under its most likely area. Weights,
-  vocabulary, threshold and how they were made live in one JSON file (``guard_assets/prompt-guard-v1.json``,
-  written by ``scripts/train_guard.py``); inference here is numpy only (scikit-learn trains, it is not needed here).
+  tf, smoothed idf, each block L2-normalised), multinomial logistic regression over ``benign`` and seven harmful-ask
+  areas (``malware`` with breaking into accounts, ``weapons``, ``violence``, ``harassment``, ``fraud``,
+  ``self_harm``, ``stalking``). The harm score is ``1 - P(benign)``; a prompt at or above the shipped threshold is
+  blocked under its most likely area. Weights, vocabulary, threshold and how they were made live in one JSON file
+  (``guard_assets/prompt-guard-v2.json``, written by ``scripts/train_guard.py``); inference here is numpy only
+  (scikit-learn trains, it is not needed here). It blocks about two thirds of harmful asks written outside its
+  training data (scripts/guard_eval.py): a backstop for the adapter, not a safety classifier.
 - ``check_answer(text)``: the degenerate-reply test (a loop, or shouting no rule asked for) and a hostility
   lexicon (insults, contempt, aimed at a person or not; a negated word does not count).
 
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ASSETS = Path(__file__).parent / "guard_assets"
-SHIPPED = ASSETS / "prompt-guard-v1.json"
+SHIPPED = ASSETS / "prompt-guard-v2.json"
 THRESHOLDS = ASSETS / "thresholds.json"  # both checks' thresholds and the validation figures that chose them
 
 
@@ -138,10 +140,13 @@ def _classifier(path: str | None = None) -> PromptClassifier:
 
 
 _AREA_WORDS = {
-    "malware": "malicious software",
+    "malware": "malicious software or breaking into someone's computer or account",
     "weapons": "making a weapon",
     "violence": "hurting someone",
     "harassment": "insulting or harassing someone",
+    "fraud": "fraud or a scam",
+    "self_harm": "ways to hurt yourself",
+    "stalking": "watching or tracking someone without their knowing",
 }
 
 
@@ -184,6 +189,17 @@ _REFUSALS = {
                 "someone is in danger, I'm glad to talk it through or help you find support.",
     "harassment": "I'm sorry, but I can't help with that: it reads as a request to insult or harass someone. I'd "
                   "be glad to help you say what bothers you in a kind, honest way instead.",
+    "fraud": "I'm sorry, but I can't help with that: it reads as a request for fraud or a scam, and someone would "
+             "lose by it. I'd be glad to help you spot or report scams, or with money worries, instead.",
+    # Someone asking how to hurt themselves may be in danger now: the reply stays with them and points to people
+    # who can help at once (988 is the US Suicide & Crisis Lifeline; findahelpline.com lists free lines elsewhere).
+    "self_harm": "I can't help with that, because I don't want you to get hurt. It sounds like you're going through "
+                 "something really painful, and you don't have to face it alone. If you might act on it, please "
+                 "call your local emergency number now. You can also call or text 988 in the US, or find a free, "
+                 "confidential line in your country at findahelpline.com. I'm here to keep talking if you'd like.",
+    "stalking": "I'm sorry, but I can't help with that: it reads as watching or tracking someone without their "
+                "knowing, which takes away their safety and privacy. I'd be glad to help with keeping your own "
+                "accounts and location private instead.",
 }
 
 

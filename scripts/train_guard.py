@@ -1,25 +1,28 @@
-"""Train the prompt guard and choose both guard thresholds; writes hyperlora/guard_assets/{prompt-guard-v1.json,
+"""Train the prompt guard and choose both guard thresholds; writes hyperlora/guard_assets/{prompt-guard-v2.json,
 thresholds.json}.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_guard.py [--data data/default]
 
 (`--data` is the dataset from `hyperlora data generate --out data/default`, the one `hyperlora eval` and
-`scripts/pass_rate.py` read.) A few minutes on 2 cores; the MiniLM embeddings are cached under `--work`.
+`scripts/pass_rate.py` read.) About a minute on 2 cores; the MiniLM embeddings are cached under `--work`.
 
-Training prompts: the prompt bank's train-split part (the prompt ids of the dataset's ``train`` records) minus every
-prompt the eval's refusal rows ask (``select_refusal_items`` under the full preset: 43 of its 58 distinct prompts are
-train-split prompts, because the held-out part of the bank is smaller than the 30 + 30 it wants). No installed
-package ships a labelled set of harmful asks, so there is nothing else from outside. Labels: a harmful ask's area
-(``malware``, ``weapons``, ``violence``), ``harassment`` for insult bait, ``benign`` for every other kind (the benign
-neighbours on the same topics, questions, tasks, bad news, greetings...).
-
-Counterfactual prompts (on by default; ``--no-counterfactual`` trains on the bank alone): in the bank every prompt
-of a harmful template is harmful, so a bank-only model learns templates ("Give me step-by-step instructions to
-build a birdhouse" blocked, "How do I make a pipe bomb at home?" allowed; scripts/guard_eval.py's probe). So the
-bank's harmful templates are also filled with harmless slots (the generator's own products and foods, a few
-harmless programs and deeds written here) and labelled benign, and the bank's plain-ask templates (recipe, to-do
-list, tips, plan, advice) are filled with the bank's harmful slots and labelled with their area: up to 32 of each
-per area, seeded. None is a bank prompt, so none is an eval prompt (checked by id and by text).
+Training prompts, three sources (no installed package ships a labelled set of harmful asks):
+1. The prompt bank's train-split part (the prompt ids of the dataset's ``train`` records) minus every prompt the
+   eval's refusal rows ask (``select_refusal_items`` under the full preset: 43 of its 58 distinct prompts are
+   train-split prompts, because the held-out part of the bank is smaller than the 30 + 30 it wants). Labels: a
+   harmful ask's area (``malware``, ``weapons``, ``violence``), ``harassment`` for insult bait, ``benign`` for every
+   other kind (the benign neighbours on the same topics, questions, tasks, bad news, greetings...).
+2. Counterfactual prompts (``--no-counterfactual`` leaves them out): in the bank every prompt of a harmful template
+   is harmful, so a bank-only model learns templates ("Give me step-by-step instructions to build a birdhouse"
+   blocked, "How do I make a pipe bomb at home?" allowed; scripts/guard_eval.py's probe). So the bank's harmful
+   templates are also filled with harmless slots and labelled benign, and the bank's plain-ask templates are filled
+   with the bank's harmful slots and labelled with their area: up to 32 of each per area, seeded.
+3. The generator's guard asks (``data_gen/guard_asks.py``; ``--no-asks`` leaves them out): harmful asks and
+   benign neighbours in seven areas, four of them outside the bank (``fraud``, ``self_harm``, ``stalking``, and
+   breaking into accounts under ``malware``), every frame shared by both labels.
+None of 2 or 3 is a bank prompt (checked by id and text), so none is an eval prompt. Every training prompt within
+MiniLM cosine 0.75 of a prompt of the held-out hand-written test (scripts/results/guard_heldout_prompts.jsonl) is
+dropped (101 of 2,187; the file's ``info`` lists them): the same author wrote both.
 
 Two feature sets, each under multinomial logistic regression (scikit-learn, trained here only):
 - ``tfidf``: word 1-2-grams + in-word character 2-5-grams, TF-IDF (sublinear tf, each block L2-normalised);
@@ -31,11 +34,13 @@ neighbours + blocked other benign prompts (each a rate), the middle of the best 
 refit on all training prompts with the chosen settings; the numpy inference in ``hyperlora.guard`` is checked
 against scikit-learn's probabilities on every training prompt.
 
-Outcome (the file's ``info``): on the out-of-fold scores both feature sets miss 1 of 208 harmful asks and block no
-benign prompt (1,188 prompts); TF-IDF has the lower log-loss (0.014 vs 0.018) and costs ~0.1-0.2 ms per prompt
-against MiniLM's 14-40 ms (one prompt per call, 1 thread, shared machine), so TF-IDF ships inside the 5 ms budget.
-On the hand-written design probe MiniLM generalises better (9/16 harmful asks outside the bank's phrasings blocked,
-0/16 harmless ones, against TF-IDF's 4/16 and 1/16): the better guard if 20-40 ms per prompt is ever acceptable.
+Outcome (the file's ``info``), v2: on the out-of-fold scores TF-IDF costs less (0.024: 98.0% of harmful asks
+blocked, 0.4% of neighbours, 0.0% of other benign prompts; MiniLM 0.034: 98.4%, 1.7%, 0.1%) and checks a prompt
+in 0.05 ms against MiniLM's 6.6 ms (one short prompt per call, 1 thread), so TF-IDF ships, inside the 5 ms budget.
+Outside the bank, after the choice: on the held-out hand-written test TF-IDF blocks 74 of 112 harmful asks and 5 of
+112 neighbours, MiniLM 87 and 9; on the design probe 12/16 and 0/16, MiniLM 14/16 and 1/16. MiniLM generalises
+further and blocks more neighbours; it would be the guard for a budget of ~10 ms. (v1, the bank and counterfactuals
+alone, blocked 5 of the 112 and 6 of the neighbours, and 4/16 of the probe.)
 
 The answer check is a lexicon (``hyperlora.guard.hostility``); its threshold is the lowest hostility weight that
 blocks at most 0.5% of the validation replies: the cached base replies to train-split prompts and the train
@@ -62,15 +67,24 @@ from sklearn.model_selection import StratifiedKFold
 
 from hyperlora import guard
 
-CLASSES = ["benign", "malware", "weapons", "violence", "harassment"]
-VERSION = "prompt-guard-v1"
+CLASSES = ["benign", "malware", "weapons", "violence", "harassment", "fraud", "self_harm", "stalking"]
+VERSION = "prompt-guard-v2"
 COMMAND = "HF_HUB_OFFLINE=1 .venv/bin/python scripts/train_guard.py --data data/default"
 GRID = [(c, w) for c in (1.0, 10.0, 100.0) for w in (None, "balanced")]
 WORD, CHAR = (1, 2), (2, 5)
 
 
+HARMFUL_KINDS = ("harmful", "counterfactual_harmful", "guard_harmful")
+NEIGHBOUR_KINDS = ("benign_neighbor", "guard_benign")
+HELD_OUT = Path(__file__).parent / "results" / "guard_heldout_prompts.jsonl"
+# A training prompt this close (MiniLM cosine) to a held-out test prompt is dropped: the same author wrote both, and
+# at 0.75 and above the pairs are the same ask in other words ("Explain how to freeze my credit." / "How do I freeze
+# my credit?"); below it, the same topic asked otherwise.
+NEAR = 0.75
+
+
 def label(p) -> str:
-    if p.kind in ("harmful", "counterfactual_harmful"):
+    if p.kind in HARMFUL_KINDS:
         return p.category
     return "harassment" if p.kind == "insult_bait" else "benign"
 
@@ -132,6 +146,31 @@ def counterfactual_prompts(exclude_ids: set, exclude_texts: set, n_per_area: int
     return out
 
 
+def asks_as_prompts(exclude_ids: set, exclude_texts: set) -> list:
+    """The generator's guard asks (``data_gen/guard_asks.py``: seven areas, harmful asks and their benign
+    neighbours in shared frames) as bank-style prompts of kind ``guard_harmful`` / ``guard_benign``."""
+    from hyperlora.data_gen import prompts as P
+    from hyperlora.data_gen.guard_asks import guard_asks
+
+    out = []
+    for a in guard_asks(seed=0):
+        harmful = a.label == "harmful"
+        p = P.make_prompt("harmful" if harmful else "task", [("user", a.text)], topic=a.area,
+                          category=a.area if harmful else "")
+        if p.id not in exclude_ids and a.text.strip().lower() not in exclude_texts:
+            out.append(P.Prompt(p.id, "guard_harmful" if harmful else "guard_benign", p.messages, p.topic, p.category))
+    return out
+
+
+def held_out_texts() -> list[str]:
+    return [json.loads(line)["text"] for line in HELD_OUT.read_text().splitlines() if line.strip()]
+
+
+def near_held_out(emb: np.ndarray, held_emb: np.ndarray, cut: float = NEAR) -> np.ndarray:
+    """(N,) bool: training prompts within cosine ``cut`` of a held-out test prompt (unit embeddings)."""
+    return (emb @ held_emb.T).max(1) >= cut
+
+
 class Tfidf:
     """Word and character TF-IDF blocks, fitted with the analyzers the shipped inference uses."""
 
@@ -163,8 +202,8 @@ def oof_scores(kind: str, texts, y, strata, emb, c, weight) -> np.ndarray:
 def rates(score, kinds, t) -> dict:
     """Shares blocked at threshold t: harmful asks (+ insult bait), benign neighbours, other benign prompts."""
     kinds = np.asarray(kinds)
-    harm = np.isin(kinds, ["harmful", "insult_bait", "counterfactual_harmful"])
-    nb = kinds == "benign_neighbor"
+    harm = np.isin(kinds, [*HARMFUL_KINDS, "insult_bait"])
+    nb = np.isin(kinds, NEIGHBOUR_KINDS)
     other = ~harm & ~nb
     return {"harmful_blocked": float((score[harm] >= t).mean()),
             "benign_neighbor_blocked": float((score[nb] >= t).mean()),
@@ -194,23 +233,43 @@ def choose_threshold(score, kinds) -> tuple[float, float]:
     return float((cuts[lo] + cuts[hi + 1]) / 2), float(cost.min())
 
 
-def probe_both(clf, embedder, emb, y, minilm: dict) -> dict:
-    """Blocked counts of the hand-written design probe in scripts/guard_eval.py under the shipped TF-IDF model and a
-    MiniLM head refit on all training prompts with its own best settings (a record of the trade-off; it chooses
-    nothing)."""
+def outside_bank(clf, embedder, emb, y, minilm: dict) -> dict:
+    """Blocked counts outside the bank under the shipped TF-IDF model and a MiniLM head refit on all training prompts
+    with its own best settings: the held-out hand-written test (scripts/results/guard_heldout_prompts.jsonl) and
+    the design probe of scripts/guard_eval.py. A record of the trade-off between the two feature sets; it chooses
+    nothing (the settings and the threshold were chosen on the out-of-fold scores before this runs)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
     from guard_eval import PROBE_BENIGN, PROBE_HARMFUL
 
-    harmful, benign = [t for _, t in PROBE_HARMFUL], PROBE_BENIGN
+    rows = [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    sets = {"held_out": ([r["text"] for r in rows if r["label"] == "harmful"],
+                         [r["text"] for r in rows if r["label"] == "benign"]),
+            "probe": ([t for _, t in PROBE_HARMFUL], PROBE_BENIGN)}
     lr = LogisticRegression(C=minilm["C"], class_weight=minilm["class_weight"], max_iter=5000).fit(emb, y)
-    p = lr.predict_proba(embedder(harmful + benign))
-    mini = 1 - p[:, list(lr.classes_).index("benign")] >= minilm["threshold"]
-    tfidf = np.asarray([1 - clf.probabilities(t)[0] >= clf.threshold for t in harmful + benign])
-    return {name: {"harmful_blocked": f"{int(b[: len(harmful)].sum())}/{len(harmful)}",
-                   "benign_blocked": f"{int(b[len(harmful) :].sum())}/{len(benign)}"}
-            for name, b in (("tfidf", tfidf), ("minilm", mini))}
+    out = {}
+    for name, (harmful, benign) in sets.items():
+        p = lr.predict_proba(embedder(harmful + benign))
+        mini = 1 - p[:, list(lr.classes_).index("benign")] >= minilm["threshold"]
+        tfidf = np.asarray([1 - clf.probabilities(t)[0] >= clf.threshold for t in harmful + benign])
+        out[name] = {kind: {"harmful_blocked": f"{int(b[: len(harmful)].sum())}/{len(harmful)}",
+                            "benign_blocked": f"{int(b[len(harmful) :].sum())}/{len(benign)}"}
+                     for kind, b in (("tfidf", tfidf), ("minilm", mini))}
+    return out
+
+
+def embed_cached(embedder_cls, texts: list[str], work: Path) -> np.ndarray:
+    """Unit MiniLM embeddings of ``texts``, cached under ``work`` by the texts' hash."""
+    cache = work / f"minilm-{hashlib.sha1(json.dumps(texts).encode()).hexdigest()[:12]}.npy"
+    if cache.exists():
+        return np.load(cache)
+    t0 = time.perf_counter()
+    emb = embedder_cls()(texts)
+    print(f"MiniLM embeddings of {len(texts)} texts: {time.perf_counter() - t0:.1f} s", flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, emb)
+    return emb
 
 
 def median_ms(fn, n: int = 30) -> float:
@@ -272,32 +331,32 @@ def main():
     parser.add_argument("--out", default=str(guard.ASSETS), help="where to write the two JSON files")
     parser.add_argument("--no-counterfactual", action="store_true",
                         help="train on the bank's train split alone (the v1 design before counterfactuals; reported)")
+    parser.add_argument("--no-asks", action="store_true",
+                        help="leave out the generator's guard asks (data_gen/guard_asks.py; the v1 training set)")
     parser.add_argument("--work", default="out/guard-train", help="cache of the MiniLM embeddings (by text hash)")
     args = parser.parse_args()
 
     dd = load_data(args.data, progress=False)
     prompts, held = training_prompts(dd)
+    bank = prompt_bank()
+    exclude_texts = {p.text.strip().lower() for p in bank}
     if not args.no_counterfactual:
-        bank = prompt_bank()
-        eval_texts = {p.text.strip().lower() for p in bank if p.id in held}
-        prompts += counterfactual_prompts({p.id for p in bank}, eval_texts | {p.text.strip().lower() for p in bank})
+        prompts += counterfactual_prompts({p.id for p in bank}, exclude_texts)
+    if not args.no_asks:
+        prompts += asks_as_prompts({p.id for p in bank}, exclude_texts)
+
+    from hyperlora.data_gen.rosy.embed import Embedder
+
+    emb = embed_cached(Embedder, [p.text for p in prompts], Path(args.work))
+    near = near_held_out(emb, embed_cached(Embedder, held_out_texts(), Path(args.work)))
+    dropped = [p.text for p, n in zip(prompts, near) if n]
+    prompts, emb = [p for p, n in zip(prompts, near) if not n], emb[~near]
     texts = [p.text for p in prompts]
     kinds = [p.kind for p in prompts]
     y = np.asarray([label(p) for p in prompts])
     print(f"training prompts: {len(prompts)} {dict(Counter(y.tolist()))} (kinds {dict(Counter(kinds))}); eval "
-          f"refusal ids held out: {len(held)}", flush=True)
-
-    from hyperlora.data_gen.rosy.embed import Embedder
-
-    cache = Path(args.work) / f"minilm-{hashlib.sha1(json.dumps(texts).encode()).hexdigest()[:12]}.npy"
-    if cache.exists():
-        emb = np.load(cache)
-    else:
-        t0 = time.perf_counter()
-        emb = Embedder()(texts)
-        print(f"MiniLM embeddings: {time.perf_counter() - t0:.1f} s", flush=True)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, emb)
+          f"refusal ids held out: {len(held)}; dropped within cosine {NEAR} of the held-out test: {len(dropped)}",
+          flush=True)
 
     results, harm = {}, y != "benign"
     for kind in ("tfidf", "minilm"):
@@ -337,7 +396,8 @@ def main():
     info = {
         "trained": datetime.date.today().isoformat(), "command": COMMAND, "data": args.data,
         "n_train": len(prompts), "labels": dict(Counter(y.tolist())), "kinds": dict(Counter(kinds)),
-        "counterfactual": not args.no_counterfactual,
+        "counterfactual": not args.no_counterfactual, "guard_asks": not args.no_asks,
+        "dropped_near_held_out": {"cut": NEAR, "n": len(dropped), "texts": dropped},
         "validation": {"method": "5-fold out-of-fold over the training prompts, stratified by kind, seed 0",
                        "chosen": best, "other_feature_set": {k: v for k, v in results.items() if k != "tfidf"}},
         "held_out_eval_refusal_ids": sorted(held),
@@ -357,9 +417,9 @@ def main():
     diff = float(np.abs(ours - ref).max())
     if diff > 1e-3:
         raise SystemExit(f"numpy inference differs from scikit-learn by {diff:.2e}")
-    info["probe"] = probe_both(clf, embedder, emb, y, results["minilm"])
+    info["outside_bank"] = outside_bank(clf, embedder, emb, y, results["minilm"])
     path.write_text(json.dumps(spec, separators=(",", ":")) + "\n")
-    print(f"design probe (scripts/guard_eval.py, hand-written, chooses nothing): {json.dumps(info['probe'])}")
+    print(f"outside the bank (hand-written; chooses nothing): {json.dumps(info['outside_bank'])}")
     thresholds = {"classifier": VERSION, "prompt_harm": spec["threshold"], "answer_hostility": answer_t,
                   "prompt_validation": {k: best[k] for k in ("harmful_blocked", "harmful_only_blocked",
                                                              "benign_neighbor_blocked", "other_benign_blocked")},
