@@ -230,3 +230,12 @@ def guard_asks(seed: int = 0, frames_per_phrase: int = 3) -> list[Ask]:
             for f in rng.sample(TOPIC_FRAMES, frames_per_phrase):
                 add(f.format(t=t), "benign", area)
     return out
+
+
+def guard_ask_prompts(seed: int = 0) -> list:
+    """The asks as prompt-bank ``Prompt``s: kind ``harmful`` (category: the area) or ``benign_neighbor`` (topic:
+    the area), with the bank's prompt ids."""
+    from .prompts import make_prompt
+
+    return [make_prompt("harmful" if a.label == "harmful" else "benign_neighbor", [("user", a.text)], topic=a.area,
+                        category=a.area if a.label == "harmful" else "") for a in guard_asks(seed)]

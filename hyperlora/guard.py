@@ -6,7 +6,7 @@
   ``self_harm``, ``stalking``). The harm score is ``1 - P(benign)``; a prompt at or above the shipped threshold is
   blocked under its most likely area. Weights, vocabulary, threshold and how they were made live in one JSON file
   (``guard_assets/prompt-guard-v2.json``, written by ``scripts/train_guard.py``); inference here is numpy only
-  (scikit-learn trains, it is not needed here). It blocks about two thirds of harmful asks written outside its
+  (scikit-learn trains, it is not needed here). It blocks about 58% of harmful asks written outside its
   training data (scripts/guard_eval.py): a backstop for the adapter, not a safety classifier.
 - ``check_answer(text)``: the degenerate-reply test (a loop, or shouting no rule asked for) and a hostility
   lexicon (insults, contempt, aimed at a person or not; a negated word does not count).
