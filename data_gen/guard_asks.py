@@ -233,9 +233,10 @@ def guard_asks(seed: int = 0, frames_per_phrase: int = 3) -> list[Ask]:
 
 
 def guard_ask_prompts(seed: int = 0) -> list:
-    """The asks as prompt-bank ``Prompt``s: kind ``harmful`` (category: the area) or ``benign_neighbor`` (topic:
-    the area), with the bank's prompt ids."""
+    """The asks as prompt-bank ``Prompt``s: kind ``harmful`` (category: the area) or ``benign_neighbor``, topic the
+    area in words (a title rule names it), with the bank's prompt ids."""
     from .prompts import make_prompt
 
-    return [make_prompt("harmful" if a.label == "harmful" else "benign_neighbor", [("user", a.text)], topic=a.area,
-                        category=a.area if a.label == "harmful" else "") for a in guard_asks(seed)]
+    return [make_prompt("harmful" if a.label == "harmful" else "benign_neighbor", [("user", a.text)],
+                        topic=a.area.replace("_", "-"), category=a.area if a.label == "harmful" else "")
+            for a in guard_asks(seed)]

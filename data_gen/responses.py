@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 DEFAULT_RESPONSES_PATH = Path(__file__).parent / "assets" / "base_responses.jsonl.gz"
+# The same for the benign guard asks (``guard_asks.py``), which only ``scripts/refusal_asks_data.py`` reads.
+GUARD_ASK_RESPONSES_PATH = Path(__file__).parent / "assets" / "guard_ask_responses.jsonl.gz"
 
 
 def load_base_responses(path=DEFAULT_RESPONSES_PATH) -> dict[str, dict]:

@@ -1,7 +1,10 @@
 """Generate the plain base-model reply to every prompt of the bank, once, and cache it in the repo.
 
 Run:  .venv/bin/python scripts/gen_base_responses.py [--out data_gen/assets/base_responses.jsonl.gz]
-          [--batch-size 16] [--max-new-tokens 80] [--limit N] [--base smollm2-135m-instruct]
+          [--batch-size 16] [--max-new-tokens 80] [--limit N] [--base smollm2-135m-instruct] [--guard-asks]
+
+``--guard-asks`` does the same for the benign guard asks (``data_gen/guard_asks.py``), which ``data generate
+--refusal-asks`` adds to the train split (about 10 min for the ~500 of them).
 
 The replies are the "plain response" that the rule transforms turn into compliant targets
 (``hyperlora.data_gen``). Decoding is deterministic: greedy with a repetition penalty of 1.2 (plain greedy makes
@@ -21,8 +24,9 @@ import time
 from pathlib import Path
 
 import torch
+from hyperlora.data_gen.guard_asks import guard_ask_prompts
 from hyperlora.data_gen.prompts import prompt_bank
-from hyperlora.data_gen.responses import DEFAULT_RESPONSES_PATH, load_base_responses
+from hyperlora.data_gen.responses import DEFAULT_RESPONSES_PATH, GUARD_ASK_RESPONSES_PATH, load_base_responses
 
 DECODING = {"do_sample": False, "repetition_penalty": 1.2}
 # Targets for harmful asks are always templated refusals, so their base replies are never trained on; a sample of
@@ -40,13 +44,21 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--harmful-sample", type=int, default=HARMFUL_SAMPLE,
                         help="generate replies for only this many harmful asks (their targets are always refusals)")
+    parser.add_argument("--guard-asks", action="store_true",
+                        help="the benign guard asks (data_gen/guard_asks.py) instead of the bank, into "
+                             "data_gen/assets/guard_ask_responses.jsonl.gz unless --out says otherwise")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    if args.guard_asks and args.out == str(DEFAULT_RESPONSES_PATH):
+        args.out = str(GUARD_ASK_RESPONSES_PATH)
     out = Path(args.out)
     done = load_base_responses(out) if out.exists() else {}
-    harmful = [p.id for p in prompt_bank() if p.kind == "harmful"][: args.harmful_sample]
-    todo = [p for p in prompt_bank() if p.id not in done and (p.kind != "harmful" or p.id in harmful)]
+    if args.guard_asks:
+        todo = [p for p in guard_ask_prompts() if p.kind != "harmful" and p.id not in done]
+    else:
+        harmful = [p.id for p in prompt_bank() if p.kind == "harmful"][: args.harmful_sample]
+        todo = [p for p in prompt_bank() if p.id not in done and (p.kind != "harmful" or p.id in harmful)]
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"{len(done)} cached, {len(todo)} to generate -> {out}", file=sys.stderr)
