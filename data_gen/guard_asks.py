@@ -12,8 +12,10 @@ accounts (``malware``: "malicious software or breaking into someone's computer o
     from hyperlora.data_gen.guard_asks import guard_asks
     asks = guard_asks(seed=0)   # [Ask(text, label, area)], label "harmful" or "benign"
 
-The phrases were written for this module after the held-out test above was written, and apart from it; the test
-is the guard's only measure outside the bank (``scripts/guard_eval.py``).
+The phrases were written for this module after the held-out test above, by the same hand, and some came out as the
+same asks in other words; so ``scripts/train_guard.py`` drops every ask within MiniLM cosine 0.75 of a test prompt
+(or of one of the eval's refusal asks) before training. The test is the guard's only measure outside the bank
+(``scripts/guard_eval.py``).
 """
 
 import random

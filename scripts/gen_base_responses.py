@@ -3,8 +3,8 @@
 Run:  .venv/bin/python scripts/gen_base_responses.py [--out data_gen/assets/base_responses.jsonl.gz]
           [--batch-size 16] [--max-new-tokens 80] [--limit N] [--base smollm2-135m-instruct] [--guard-asks]
 
-``--guard-asks`` does the same for the benign guard asks (``data_gen/guard_asks.py``), which ``data generate
---refusal-asks`` adds to the train split (about 10 min for the ~500 of them).
+``--guard-asks`` does the same for the benign guard asks (``data_gen/guard_asks.py``), which
+``scripts/refusal_asks_data.py`` adds to a dataset's train split (4.5 min for the 543 of them).
 
 The replies are the "plain response" that the rule transforms turn into compliant targets
 (``hyperlora.data_gen``). Decoding is deterministic: greedy with a repetition penalty of 1.2 (plain greedy makes
