@@ -103,6 +103,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if not (Path(args.data) / "dataset_dict.json").exists():
+        print(f"refusal_asks_data.py: error: {args.data} is not a dataset from `hyperlora data generate`",
+              file=sys.stderr)
+        return 2
     if out.exists():
         print(f"refusal_asks_data.py: error: {out} exists; choose another --out", file=sys.stderr)
         return 2
