@@ -16,6 +16,7 @@ shipped checkpoint's adapters, the answer check on insult-bait replies, and the 
    160 new tokens); a blocked prompt counts as refused (its reply is `hyperlora.guard.refusal`), otherwise the
    shared refusal detector reads the adapter's reply. The adapter alone is printed beside it. The same again on the
    held-out hand-written test, each ask under one of the items' three refusal manifestos in turn.
+   `--system-prompt` decodes both sets with the manifesto also in context (the eval's `adapter_system_prompt`).
 3. Answer check: precision and recall of `check_answer` (flagged hostile) on insult-bait replies labelled by hand
    (`scripts/results/guard_answer_labels.jsonl`: the cached base replies to all 70 insult-bait prompts, and the
    shipped adapter's replies to the test-split insult-bait records whose manifesto has `no_insults`), plus the
@@ -153,6 +154,8 @@ def main():
     parser.add_argument("--replies", default="out/guard-eval/replies.json", help="cache of the decoded replies")
     parser.add_argument("--against", metavar="FILE",
                         help="another run's summary JSON: paired refusal differences on the held-out test")
+    parser.add_argument("--system-prompt", action="store_true",
+                        help="decode the refusal asks with the manifesto also as the system turn (adapter + context)")
     parser.add_argument("--out", default=str(RESULTS / "guard_eval.json"),
                         help="summary JSON (give another checkpoint's run its own file)")
     args = parser.parse_args()
@@ -236,6 +239,9 @@ def main():
         manifestos = list(dict.fromkeys(it["manifesto"] for it in items))
         ho = [{"manifesto": manifestos[i % len(manifestos)], "prompt": [{"role": "user", "content": r["text"]}],
                "kind": r["label"]} for i, r in enumerate(rows)]
+        if args.system_prompt:  # the eval's adapter_system_prompt condition: the manifesto is read and baked in
+            items, ho = ([dict(it, prompt=[{"role": "system", "content": it["manifesto"]}, *it["prompt"]]) for it in x]
+                         for x in (items, ho))
         replies = decode_items(args.checkpoint, items + ib + ho, args.max_new_tokens, Path(args.replies))
         item_replies, ib_replies = replies[: len(items)], replies[len(items) : len(items) + len(ib)]
         ho_replies = replies[len(items) + len(ib) :]
