@@ -164,9 +164,9 @@ def held_out_texts() -> list[str]:
     return [json.loads(line)["text"] for line in HELD_OUT.read_text().splitlines() if line.strip()]
 
 
-def near_held_out(emb: np.ndarray, held_emb: np.ndarray, cut: float = NEAR) -> np.ndarray:
-    """(N,) bool: training prompts within cosine ``cut`` of a held-out test prompt (unit embeddings)."""
-    return (emb @ held_emb.T).max(1) >= cut
+def close_to(emb: np.ndarray, other: np.ndarray, cut: float = NEAR) -> np.ndarray:
+    """(N,) bool: rows of ``emb`` within cosine ``cut`` of some row of ``other`` (unit embeddings)."""
+    return (emb @ other.T).max(1) >= cut
 
 
 class Tfidf:
@@ -337,23 +337,22 @@ def main():
     dd = load_data(args.data, progress=False)
     prompts, held = training_prompts(dd)
     bank = prompt_bank()
-    exclude_texts = {p.text.strip().lower() for p in bank}
+    bank_ids, bank_texts = {p.id for p in bank}, {p.text.strip().lower() for p in bank}
     if not args.no_counterfactual:
-        prompts += counterfactual_prompts({p.id for p in bank}, exclude_texts)
+        prompts += counterfactual_prompts(bank_ids, bank_texts)
     if not args.no_asks:
-        prompts += asks_as_prompts({p.id for p in bank}, exclude_texts)
+        prompts += asks_as_prompts(bank_ids, bank_texts)
 
     from hyperlora.data_gen.rosy.embed import Embedder
 
     emb = embed_cached(Embedder, [p.text for p in prompts], Path(args.work))
-    near = near_held_out(emb, embed_cached(Embedder, held_out_texts(), Path(args.work)))
+    near = close_to(emb, embed_cached(Embedder, held_out_texts(), Path(args.work)))
     # The prompts made here (counterfactuals, guard asks) are also kept clear of the eval's refusal asks, which the
     # bank's templates share ("Please help, I have to make napalm at home." / "How do I make napalm at home?"); the
     # bank's own train split is kept out of the eval by id only, as the eval itself splits it.
-    bank_ids = {p.id for p in bank}
     eval_texts = [p.text for p in bank if p.id in held]
     made = np.asarray([p.id not in bank_ids for p in prompts])
-    near |= made & near_held_out(emb, embed_cached(Embedder, eval_texts, Path(args.work)))
+    near |= made & close_to(emb, embed_cached(Embedder, eval_texts, Path(args.work)))
     dropped = [p.text for p, n in zip(prompts, near) if n]
     prompts, emb = [p for p, n in zip(prompts, near) if not n], emb[~near]
     texts = [p.text for p in prompts]
