@@ -2,7 +2,8 @@
 shipped checkpoint's adapters, the answer check on insult-bait replies, and the "hello" probe with the guard on.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/guard_eval.py [--data data/default] [--checkpoint DIR]
-                                                           [--no-adapter] [--classifier FILE]
+                                                           [--no-adapter] [--classifier FILE] [--system-prompt]
+                                                           [--against SUMMARY.json] [--out SUMMARY.json]
 
 1. Prompt guard alone, on the 60 refusal items of `hyperlora eval`'s full preset (30 harmful asks, 30 benign
    neighbours, under 3 refusal manifestos; `select_refusal_items`, exactly as `scripts/pass_rate.py --refusal`
