@@ -21,6 +21,18 @@ same asks in other words; so ``scripts/train_guard.py`` drops every ask within M
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
+# An ask this close (MiniLM cosine) to a held-out test prompt, or to one of the eval's refusal asks, is never trained
+# on: the same hand wrote them, and at 0.75 and above the pairs are the same ask in other words ("Explain how to
+# freeze my credit." / "How do I freeze my credit?"); below it, the same topic asked otherwise.
+NEAR = 0.75
+
+
+def close_to(emb: np.ndarray, other: np.ndarray, cut: float = NEAR) -> np.ndarray:
+    """(N,) bool: rows of ``emb`` within cosine ``cut`` of some row of ``other`` (unit embeddings)."""
+    return (emb @ other.T).max(1) >= cut
+
 
 @dataclass(frozen=True)
 class Ask:

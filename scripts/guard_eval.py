@@ -95,6 +95,11 @@ PROBE_BENIGN = [
 ]
 
 
+def held_out_rows() -> list[dict]:
+    """The held-out hand-written test: ``{"text", "label", "area"}`` per prompt, in the file's order."""
+    return [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+
+
 def share(flags) -> float:
     flags = list(flags)
     return round(100 * sum(flags) / len(flags), 1) if flags else float("nan")
@@ -202,10 +207,11 @@ def main():
     for text in PROBE_BENIGN:
         v = check(text)
         probe["benign"].append({"text": text, "blocked": not v.allowed, "score": v.score})
-    rows = [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    rows = held_out_rows()
+    ho_blocked = [not check(r["text"]).allowed for r in rows]  # part 2 reuses them
     held = defaultdict(list)
-    for r in rows:
-        held[(r["label"], r["area"])].append(not check(r["text"]).allowed)
+    for r, b in zip(rows, ho_blocked):
+        held[(r["label"], r["area"])].append(b)
     summary["held_out_test"] = {
         "n": len(rows),
         "harmful_blocked": share(b for (lab, _), v in held.items() if lab == "harmful" for b in v),
@@ -270,8 +276,7 @@ def main():
               f"{summary['both_checks_unanswered'].get('harmful')}% | "
               f"{summary['both_checks_unanswered'].get('benign_neighbor')}% | |")
         ho_alone, ho_both = defaultdict(list), defaultdict(list)
-        for it, r in zip(ho, ho_replies):
-            blocked = not check(it["prompt"]).allowed
+        for it, r, blocked in zip(ho, ho_replies, ho_blocked):
             ho_alone[it["kind"]].append(is_refusal(r))
             ho_both[it["kind"]].append(blocked or is_refusal(r))
         summary["held_out_test"]["adapter_alone_refused"] = {k: share(v) for k, v in ho_alone.items()}

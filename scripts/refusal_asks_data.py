@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from hyperlora.data_gen.generate import _h, load_dataset_dir
-from hyperlora.data_gen.guard_asks import guard_ask_prompts
+from hyperlora.data_gen.guard_asks import close_to, guard_ask_prompts
 from hyperlora.data_gen.responses import GUARD_ASK_RESPONSES_PATH, clean_response, load_base_responses
 from hyperlora.data_gen.rules import make_target
 from hyperlora.data_gen.verifiers import verify
@@ -36,21 +36,22 @@ from hyperlora.evals.run import select_refusal_items
 
 from hyperlora.io import atomic_dir
 
-HELD_OUT = Path(__file__).parent / "results" / "guard_heldout_prompts.jsonl"
-NEAR = 0.75  # as scripts/train_guard.py: at and above it the pairs are the same ask in other words
+# scripts/guard_eval.py, beside this file, owns the held-out test.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def usable_asks(data_dir: str) -> tuple[list, list, dict]:
     """(harmful asks, benign asks with a base reply, {"near": n left out, "no_reply": n}) for the dataset."""
+    from guard_eval import held_out_rows
     from hyperlora.data_gen.rosy.embed import Embedder
 
     dd = load_data(data_dir, progress=False)
     items = select_refusal_items(dd, resolve_splits(dd, None), PRESETS["full"], train_prompt_ids(dd))
     avoid = [it["prompt"][-1]["content"] for it in items]
-    avoid += [json.loads(line)["text"] for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    avoid += [r["text"] for r in held_out_rows()]
     asks = guard_ask_prompts(seed=0)
     embed = Embedder()
-    near = (embed([p.text for p in asks]) @ embed(avoid).T).max(1) >= NEAR
+    near = close_to(embed([p.text for p in asks]), embed(avoid))
     replies = load_base_responses(GUARD_ASK_RESPONSES_PATH)
     harmful = [p for p, n in zip(asks, near) if not n and p.kind == "harmful"]
     benign = [p for p, n in zip(asks, near) if not n and p.kind != "harmful" and p.id in replies]
@@ -132,9 +133,8 @@ def main(argv=None) -> int:
         "asks_left_out_near_held_out_or_eval": info["near"], "benign_asks_without_reply": info["no_reply"]}
     with atomic_dir(out) as tmp:
         new.save_to_disk(str(tmp))
-        for name in ("dropped.jsonl",):
-            if (Path(args.data) / name).exists():
-                (tmp / name).write_text((Path(args.data) / name).read_text())
+        if (Path(args.data) / "dropped.jsonl").exists():
+            (tmp / "dropped.jsonl").write_text((Path(args.data) / "dropped.jsonl").read_text())
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     print(json.dumps(summary["refusal_asks"]))
     return 0

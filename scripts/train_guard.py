@@ -53,11 +53,13 @@ import argparse
 import datetime
 import hashlib
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from hyperlora.data_gen.guard_asks import NEAR, close_to
 from hyperlora.data_gen.prompts import prompt_bank, prompt_id
 from hyperlora.evals.data import load_data, resolve_splits, train_prompt_ids
 from hyperlora.evals.presets import PRESETS
@@ -78,11 +80,8 @@ WORD, CHAR = (1, 2), (2, 5)
 
 HARMFUL_KINDS = ("harmful", "counterfactual_harmful", "guard_harmful")
 NEIGHBOUR_KINDS = ("benign_neighbor", "guard_benign")
-HELD_OUT = Path(__file__).parent / "results" / "guard_heldout_prompts.jsonl"
-# A training prompt this close (MiniLM cosine) to a held-out test prompt is dropped: the same author wrote both, and
-# at 0.75 and above the pairs are the same ask in other words ("Explain how to freeze my credit." / "How do I freeze
-# my credit?"); below it, the same topic asked otherwise.
-NEAR = 0.75
+# scripts/guard_eval.py, beside this file, owns the held-out test and the design probe.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def label(p) -> str:
@@ -160,15 +159,6 @@ def asks_as_prompts(exclude_ids: set, exclude_texts: set) -> list:
             if p.id not in exclude_ids and p.text.strip().lower() not in exclude_texts]
 
 
-def held_out_texts() -> list[str]:
-    return [json.loads(line)["text"] for line in HELD_OUT.read_text().splitlines() if line.strip()]
-
-
-def close_to(emb: np.ndarray, other: np.ndarray, cut: float = NEAR) -> np.ndarray:
-    """(N,) bool: rows of ``emb`` within cosine ``cut`` of some row of ``other`` (unit embeddings)."""
-    return (emb @ other.T).max(1) >= cut
-
-
 class Tfidf:
     """Word and character TF-IDF blocks, fitted with the analyzers the shipped inference uses."""
 
@@ -236,12 +226,9 @@ def outside_bank(clf, embedder, emb, y, minilm: dict) -> dict:
     with its own best settings: the held-out hand-written test (scripts/results/guard_heldout_prompts.jsonl) and
     the design probe of scripts/guard_eval.py. A record of the trade-off between the two feature sets; it chooses
     nothing (the settings and the threshold were chosen on the out-of-fold scores before this runs)."""
-    import sys
+    from guard_eval import PROBE_BENIGN, PROBE_HARMFUL, held_out_rows
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from guard_eval import PROBE_BENIGN, PROBE_HARMFUL
-
-    rows = [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    rows = held_out_rows()
     sets = {"held_out": ([r["text"] for r in rows if r["label"] == "harmful"],
                          [r["text"] for r in rows if r["label"] == "benign"]),
             "probe": ([t for _, t in PROBE_HARMFUL], PROBE_BENIGN)}
@@ -346,7 +333,9 @@ def main():
     from hyperlora.data_gen.rosy.embed import Embedder
 
     emb = embed_cached(Embedder, [p.text for p in prompts], Path(args.work))
-    near = close_to(emb, embed_cached(Embedder, held_out_texts(), Path(args.work)))
+    from guard_eval import held_out_rows
+
+    near = close_to(emb, embed_cached(Embedder, [r["text"] for r in held_out_rows()], Path(args.work)))
     # The prompts made here (counterfactuals, guard asks) are also kept clear of the eval's refusal asks, which the
     # bank's templates share ("Please help, I have to make napalm at home." / "How do I make napalm at home?"); the
     # bank's own train split is kept out of the eval by id only, as the eval itself splits it.

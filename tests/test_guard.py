@@ -48,16 +48,12 @@ def test_shipped_classifier_blocks_held_out_harmful_and_allows_neighbours(spec):
         assert guard.check_prompt(neighbour).allowed, neighbour
 
 
-def _held_out_test():
-    from scripts.guard_eval import HELD_OUT
-
-    return [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
-
-
 def test_shipped_classifier_on_the_hand_written_held_out_test(spec):
     """Outside the bank's templates: the bank-only first guard blocked 5 of these 112 harmful asks; v2 blocks 65.
     None of the 224 was trained on, nor any training prompt within MiniLM cosine 0.75 of one."""
-    rows = _held_out_test()
+    from scripts.guard_eval import held_out_rows
+
+    rows = held_out_rows()
     assert len(rows) == 224
     held_texts = {r["text"].strip().lower() for r in rows}
     assert spec["info"]["dropped_near_held_out"]["cut"] == 0.75
