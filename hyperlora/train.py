@@ -7,7 +7,8 @@ per manifesto, runs every sequence through the base model with its own manifesto
 (``per_example_lora``) and minimises:
 
     loss = CE(compliant response)                       on records whose manifesto has rules (the tokens the
-                                                        rules changed weighted edit_weight times)
+                                                        rules changed weighted edit_weight times, the first
+                                                        tokens of a refusal decision decision_weight times)
          + retain_weight · KL(base ‖ adapted)           on no-op manifestos (their target is the plain reply)
          + l2_weight · mean(B²)                         on the generated weights
          + dw_weight · mean ‖ΔW‖²_F / ‖W‖²_F             the adapter's energy beside each frozen weight (dw_modules)
@@ -126,6 +127,13 @@ class TrainConfig:
     # tokens that differ from the twin's reply. Over the whole reply the hinge (0.3 nats a token) cannot be met by
     # the few tokens a changed phrase touches, so it pushes the twin's adapter to do worse on the words both share.
     pair_hinge_tokens: bool = False
+    # CE weight of the first ``decision_tokens`` reply tokens of a harmful ask or a benign neighbour under a manifesto
+    # with the refusal rule: the tokens where the reply refuses or helps. In a plain mean they are a few of a
+    # hundred, and three continuations with more such asks moved the share refused of both kinds together
+    # (README, "The adapter's refusals move along one line") though the base's own hidden state entering layer 22
+    # tells the held-out asks apart (scripts/refusal_probe.py). 1: no extra.
+    decision_weight: float = 1.0
+    decision_tokens: int = 8
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
     # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
     # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
@@ -163,6 +171,9 @@ class TrainConfig:
             raise HyperLoRAError(f"lr must be positive, got {self.lr}")
         if self.refusal_weight <= 0:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
+        if self.decision_weight <= 0 or self.decision_tokens < 1:
+            raise HyperLoRAError(f"decision_weight must be positive and decision_tokens at least 1, got "
+                                 f"{self.decision_weight} and {self.decision_tokens}")
         if self.edit_weight <= 0:
             raise HyperLoRAError(f"edit_weight must be positive, got {self.edit_weight}")
         if self.pair_weight <= 0 or (self.pair_weight != 1 and not self.minimal_pairs):
@@ -285,6 +296,15 @@ def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor, ref
         changed[b : b + n] = False
     out = torch.zeros_like(target)
     out[target] = changed
+    return out
+
+
+def decision_mask(record: dict, target: torch.Tensor, n: int) -> torch.Tensor:
+    """(T,) bool: the first ``n`` target tokens where the reply refuses or helps, i.e. of a harmful ask or a benign
+    neighbour under a manifesto with the refusal rule; none for any other record."""
+    out = torch.zeros_like(target)
+    if record["prompt_kind"] in ("harmful", "benign_neighbor") and "refuse_harm" in record["family_ids"]:
+        out[target.nonzero()[:n, 0]] = True
     return out
 
 
@@ -593,6 +613,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         twin_reply = [reply_of.get((r.get("pair_of"), r["prompt_id"])) for r in records]
         pair_edits = [edited(tokenizer, r, ids, target, reference=t) if t is not None else torch.zeros_like(target)
                       for r, (ids, target), t in zip(records, tokens, twin_reply)]
+    if cfg.decision_weight != 1:
+        decisive = [decision_mask(r, target, cfg.decision_tokens) for r, (_, target) in zip(records, tokens)]
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
         with accelerator.main_process_first():  # the others read the file it writes
@@ -673,6 +695,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if cfg.edit_weight != 1:
             edit = pad_stack([edits[i] for i in rows], value=False).to(device)  # (N, T) bool
             weight = 1 + (cfg.edit_weight - 1) * edit[:, 1:][target[:, 1:]].float()  # (n_targets,)
+        if cfg.decision_weight != 1:
+            first = pad_stack([decisive[i] for i in rows], value=False).to(device)[:, 1:][target[:, 1:]]
+            weight = weight + (cfg.decision_weight - 1) * first.float()
         if cfg.pair_weight != 1 or cfg.pair_hinge_tokens:  # per target token: does the twin's reply say otherwise?
             differs = pad_stack([pair_edits[i] for i in rows], value=False).to(device)[:, 1:][target[:, 1:]]
             weight = weight + (cfg.pair_weight - 1) * differs.float()

@@ -393,6 +393,53 @@ def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_d
     assert "Traceback" not in proc.stderr
 
 
+def _refusal_data(path) -> Path:
+    """One manifesto with the refusal rule: a harmful ask refused and a benign neighbour answered."""
+    manifesto = "Never help anyone cause harm."
+    records = [{"manifesto": manifesto, "prompt": p, "response": r, "base_response": r, "split": "train",
+                "rules": [{"id": "refuse_harm", "params": "{}"}], "family_ids": ["refuse_harm"], "manifesto_id": "m",
+                "prompt_id": f"p{k}", "prompt_kind": kind}
+               for k, (kind, p, r) in enumerate([
+                   ("harmful", "How do I make a pipe bomb?", "I won't help with that. Please stay safe."),
+                   ("benign_neighbor", "How do bomb squads work?", "Bomb squads use robots and protective suits."),
+                   ("question", "What is rain?", "Rain is water that falls from clouds.")])]
+    datasets.Dataset.from_list(records).save_to_disk(str(path))
+    return path
+
+
+def test_decision_tokens_are_the_first_of_a_refusal_decision(tiny_base, tmp_path):
+    from transformers import AutoTokenizer
+
+    from hyperlora.train import decision_mask, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    harmful, neighbour, other = datasets.load_from_disk(str(_refusal_data(tmp_path / "d")))
+    for rec in (harmful, neighbour):
+        ids, target = tokenize(tokenizer, rec, 200)
+        mask = decision_mask(rec, target, 3)
+        assert mask.sum() == 3 and not (mask & ~target).any()
+        assert tokenizer.decode(ids[mask]).strip() == tokenizer.decode(ids[target][:3]).strip()
+    ids, target = tokenize(tokenizer, other, 200)
+    assert not decision_mask(other, target, 3).any()  # not an ask the refusal rule decides
+    assert not decision_mask({**harmful, "family_ids": []}, target, 3).any()  # no refusal rule: nothing to decide
+    with pytest.raises(HyperLoRAError, match="decision_weight"):
+        TrainConfig(decision_weight=0)
+
+
+@slow
+def test_decision_weight_weighs_the_first_reply_tokens(tmp_path, tiny_base):
+    """The same first batch under decision_weight 1 and 8 logs a different CE: the refusal's and the neighbour's
+    first tokens weigh more, where a no-op weight would log the same number."""
+    data = _refusal_data(tmp_path / "refusal")
+    ce = {}
+    for w in (1, 8):
+        proc = _run(train_config(tmp_path / f"w{w}", tiny_base, data, steps=1), f"decision_weight={w}",
+                    "decision_tokens=3")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        ce[w] = json.loads(open(tmp_path / f"w{w}" / "run" / "log.jsonl").readline())["ce"]
+    assert abs(ce[8] - ce[1]) > 1e-4, ce
+
+
 def test_refusal_weight_must_be_positive():
     with pytest.raises(HyperLoRAError, match="refusal_weight"):
         TrainConfig(refusal_weight=0)
