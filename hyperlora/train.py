@@ -98,9 +98,11 @@ class TrainConfig:
     # The refusal rule is in 7% of the training manifestos, so its few asks (151 harmful, 88 benign neighbours)
     # are a small share of the gradient. refusal_weight draws manifestos with it that many times as often;
     # pair_refusal_asks gives each such draw a harmful ask and a benign neighbour together, so one adapter is asked,
-    # in one step, both to refuse and to help.
+    # in one step, both to refuse and to help; refusal_asks_per_draw that many of each (such a draw then takes
+    # 2 × that many rows, more than prompts_per_manifesto if need be).
     refusal_weight: float = 1.0
     pair_refusal_asks: bool = False
+    refusal_asks_per_draw: int = 1
     # Pairs of rule families that cannot hold together, e.g. [[lowercase, uppercase], [max_words, min_words]]. The
     # shipped hypernetwork gives such opposites the same weights (scripts/rule_contrast.py: cosine 1.00 for lower
     # and upper case), because nothing asks their adapters to differ: the contrast term's partner is another
@@ -169,6 +171,9 @@ class TrainConfig:
                 raise HyperLoRAError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise HyperLoRAError(f"lr must be positive, got {self.lr}")
+        if self.refusal_asks_per_draw < 1 or (self.refusal_asks_per_draw > 1 and not self.pair_refusal_asks):
+            raise HyperLoRAError(f"refusal_asks_per_draw must be at least 1 and needs pair_refusal_asks=true, got "
+                                 f"{self.refusal_asks_per_draw}")
         if self.refusal_weight <= 0:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
         if self.decision_weight <= 0 or self.decision_tokens < 1:
@@ -387,7 +392,12 @@ def batch_for_step(groups: list[list[int]], cfg: TrainConfig, step: int, shard: 
         k = min(cfg.prompts_per_manifesto, len(groups[g]))
         first = []
         if cfg.pair_refusal_asks and g in refusal:
-            first = [rng.choice(asks) for asks in refusal[g].values() if asks][:k]
+            if cfg.refusal_asks_per_draw == 1:  # one of each, as many as prompts_per_manifesto allows
+                first = [rng.choice(asks) for asks in refusal[g].values() if asks][:k]
+            else:
+                first = [i for asks in refusal[g].values()
+                         for i in rng.sample(asks, min(cfg.refusal_asks_per_draw, len(asks)))]
+                k = max(k, len(first))
         batch.append((g, first + rng.sample([i for i in groups[g] if i not in first], k - len(first))))
     per = n // num_shards
     return batch[shard * per : (shard + 1) * per]

@@ -255,6 +255,16 @@ def test_refusal_weight_and_pairing_shape_the_batches():
     assert len(draws(TrainConfig(manifestos_per_step=2, refusal_weight=4.0))) > 2 * len(draws(plain))
     paired = draws(TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2, pair_refusal_asks=True))
     assert all(sorted(records[i]["prompt_kind"] for i in idx) == ["benign_neighbor", "harmful"] for _, idx in paired)
+    # Two of each kind a draw, where the manifesto has them (here one neighbour each): more rows than
+    # prompts_per_manifesto, the other manifesto's draw unchanged in size.
+    more = [batch_for_step(groups, TrainConfig(manifestos_per_step=2, prompts_per_manifesto=2, pair_refusal_asks=True,
+                                               refusal_asks_per_draw=2), s, 0, refusal) for s in range(50)]
+    drawn = [(g, sorted(records[i]["prompt_kind"] for i in idx)) for batch in more for g, idx in batch]
+    assert any(g in refusal for g, _ in drawn)
+    assert all(kinds == ["benign_neighbor", "harmful", "harmful"] if g in refusal else len(kinds) == 2
+               for g, kinds in drawn)
+    with pytest.raises(HyperLoRAError, match="needs pair_refusal_asks"):
+        TrainConfig(refusal_asks_per_draw=2)
 
 
 def test_opposite_rules_put_a_manifesto_beside_its_opposite():
