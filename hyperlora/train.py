@@ -136,6 +136,14 @@ class TrainConfig:
     # tells the held-out asks apart (scripts/refusal_probe.py). 1: no extra.
     decision_weight: float = 1.0
     decision_tokens: int = 8
+    # The refusal decision on many asks at once, cheaply: each step, under the first manifesto of the batch with the
+    # refusal rule, ``decision_asks`` harmful asks and benign neighbours drawn from every manifesto's records, each
+    # followed by that manifesto's own refusal opening (the first ``decision_tokens`` tokens where its refusal of
+    # a harmful ask parts from its reply to a neighbour). Harmful: CE on the opening; neighbour: unlikelihood,
+    # −log(1 − p(opening)), which pushes only where the adapter would refuse. Short rows (prompt + opening), the
+    # lower layers run afresh (no grad). 0 turns it off.
+    decision_ul_weight: float = 0.0
+    decision_asks: int = 16
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
     # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
     # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
@@ -176,6 +184,9 @@ class TrainConfig:
                                  f"{self.refusal_asks_per_draw}")
         if self.refusal_weight <= 0:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
+        if self.decision_ul_weight < 0 or self.decision_asks < 2:
+            raise HyperLoRAError(f"decision_ul_weight must be non-negative and decision_asks at least 2, got "
+                                 f"{self.decision_ul_weight} and {self.decision_asks}")
         if self.decision_weight <= 0 or self.decision_tokens < 1:
             raise HyperLoRAError(f"decision_weight must be positive and decision_tokens at least 1, got "
                                  f"{self.decision_weight} and {self.decision_tokens}")
@@ -311,6 +322,45 @@ def decision_mask(record: dict, target: torch.Tensor, n: int) -> torch.Tensor:
     if record["prompt_kind"] in ("harmful", "benign_neighbor") and "refuse_harm" in record["family_ids"]:
         out[target.nonzero()[:n, 0]] = True
     return out
+
+
+def refusal_openings(tokens, refusal: dict, n: int) -> dict[int, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """{refusal group: [(shared, opening)]}: for each harmful ask of the group, the reply tokens it shares from the
+    start with the group's reply to a benign neighbour (a greeting the manifesto asks every reply to open with, say)
+    and the next ``n`` tokens, where the refusal begins. A group without both kinds of ask has none."""
+    out = {}
+    for g, asks in refusal.items():
+        if not asks["harmful"] or not asks["benign_neighbor"]:
+            continue
+        helps = tokens[asks["benign_neighbor"][0]]
+        helps = helps[0][helps[1]]
+        out[g] = []
+        for i in asks["harmful"]:
+            ids, target = tokens[i]
+            reply = ids[target]
+            k = 0
+            while k < min(len(reply), len(helps)) - 1 and reply[k] == helps[k]:
+                k += 1
+            if k < len(reply):
+                out[g].append((reply[:k], reply[k : k + n]))
+    return {g: v for g, v in out.items() if v}
+
+
+def decision_batch(tokens, pool: dict[str, list[int]], openings: list, rng: random.Random, k: int, pad_id: int):
+    """Rows for the decision term: k/2 harmful asks and k/2 neighbours from ``pool`` (record indices), each prompt
+    followed by one of the manifesto's ``openings`` (shared reply start, then the refusal's first tokens).
+    Returns (ids (k, T) right-padded, opening mask (k, T): the tokens to score, harmful (k,) bool)."""
+    rows, marks, harmful = [], [], []
+    for kind in ("harmful", "benign_neighbor"):
+        for i in rng.sample(pool[kind], min(k // 2, len(pool[kind]))):
+            ids, target = tokens[i]
+            shared, opening = rng.choice(openings)
+            prompt = ids[: int(target.nonzero()[0, 0])] if target.any() else ids
+            rows.append(torch.cat([prompt, shared, opening]))
+            marks.append(torch.cat([torch.zeros(len(prompt) + len(shared), dtype=torch.bool),
+                                    torch.ones(len(opening), dtype=torch.bool)]))
+            harmful.append(kind == "harmful")
+    return pad_stack(rows, value=pad_id), pad_stack(marks, value=False), torch.tensor(harmful)
 
 
 def rule_words(record: dict) -> list[str]:
@@ -625,6 +675,13 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
                       for r, (ids, target), t in zip(records, tokens, twin_reply)]
     if cfg.decision_weight != 1:
         decisive = [decision_mask(r, target, cfg.decision_tokens) for r, (_, target) in zip(records, tokens)]
+    if cfg.decision_ul_weight:
+        openings = refusal_openings(tokens, refusal, cfg.decision_tokens)
+        decision_pool = {k: [i for i, r in enumerate(records) if r.get("prompt_kind") == k]
+                         for k in ("harmful", "benign_neighbor")}
+        if not openings or not all(decision_pool.values()):
+            raise HyperLoRAError("decision_ul_weight needs manifestos with the refusal rule that answer both harmful "
+                                 "asks and benign neighbours")
     cache: dict[int, torch.Tensor] = {}
     if cfg.cache_activations and first_layer > 0:
         with accelerator.main_process_first():  # the others read the file it writes
@@ -750,6 +807,26 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             p = top_lp[learn].softmax(-1)  # (n, k) the teacher's top k, renormalised
             student = logits[learn].log_softmax(-1).gather(-1, top_ids[learn])  # (n, k)
             distill = (p * (p.clamp_min(1e-12).log() - student)).sum(-1).mean()
+        decision = logits.sum() * 0
+        held = [j for j, (g, _) in enumerate(batch) if cfg.decision_ul_weight and g in openings]
+        if held:  # a mean over this process's rows; a process without a refusal manifesto this step adds 0
+            j = held[0]
+            rng_d = random.Random(f"decision-{cfg.seed}-{step}")
+            ids_d, marks, harm = (t.to(device) for t in decision_batch(
+                tokens, decision_pool, openings[batch[j][0]], rng_d, cfg.decision_asks, tokenizer.pad_token_id))
+            mine = torch.full((len(ids_d),), j, device=device)
+            one = {n: (A.index_select(0, mine), B.index_select(0, mine)) for n, (A, B) in adapters.items()}
+            before = torch.zeros_like(marks)
+            before[:, :-1] = marks[:, 1:]  # the positions that predict an opening token
+            with accelerator.autocast(), per_example_lora(model, one, net.config.scaling):
+                hid = upper_hidden(model, lower_hidden(model, ids_d, first_layer), first_layer)
+            lp = model.lm_head(hid[before]).float().log_softmax(-1).gather(-1, ids_d[marks][:, None])[:, 0]
+            row = before.nonzero()[:, 0]
+            seq_lp = lp.new_zeros(len(ids_d)).index_add_(0, row, lp)  # log p(the opening | ask), per row
+            n_tok = marks.sum(1).clamp(min=1)
+            refuse = -(seq_lp / n_tok)[harm].mean() if harm.any() else decision
+            helps = -torch.log1p(-seq_lp[~harm].exp().clamp(max=1 - 1e-6)).mean() if (~harm).any() else decision
+            decision = refuse + helps
         # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
         # the global batch's mean.
         l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()
@@ -772,7 +849,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         factors = n_proc * counts / accelerator.reduce(counts, "sum").clamp(min=1e-12)  # 0 where a share has none
         ce, kl, contrast, copy_loss, distill = (t * f for t, f in zip((ce, kl, contrast, copy_loss, distill), factors))
         loss = (ce + cfg.retain_weight * kl + cfg.l2_weight * l2 + cfg.dw_weight * dw
-                + cfg.contrast_weight * contrast + cfg.copy_weight * copy_loss + cfg.distill_weight * distill)
+                + cfg.contrast_weight * contrast + cfg.copy_weight * copy_loss + cfg.distill_weight * distill
+                + cfg.decision_ul_weight * decision)
 
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_scale"] * schedule(step)
@@ -785,12 +863,12 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             # Every process takes part in these collectives; the main process writes the global batch's figures.
-            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, dw, contrast, copy_loss, distill]).detach(),
-                                       "mean").tolist()
+            means = accelerator.reduce(torch.stack([loss, ce, kl, l2, dw, contrast, copy_loss, distill,
+                                                    decision]).detach(), "mean").tolist()
             tokens_seen = int(accelerator.reduce(target.sum(), "sum"))
             checksums = accelerator.gather(param_checksum(net)[None]).tolist()  # one per process: all equal
             if main:
-                names = ("loss", "ce", "retain_kl", "l2", "dw", "contrast", "copy", "distill")
+                names = ("loss", "ce", "retain_kl", "l2", "dw", "contrast", "copy", "distill", "decision")
                 row = {"step": step, **dict(zip(names, means)),
                        "grad_norm": float(grad_norm), "lr": cfg.lr * schedule(step - 1),
                        "tokens": tokens_seen, "elapsed_s": round(time.perf_counter() - start, 1),

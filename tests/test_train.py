@@ -5,6 +5,7 @@
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -448,6 +449,53 @@ def test_decision_weight_weighs_the_first_reply_tokens(tmp_path, tiny_base):
         assert proc.returncode == 0, proc.stderr[-2000:]
         ce[w] = json.loads(open(tmp_path / f"w{w}" / "run" / "log.jsonl").readline())["ce"]
     assert abs(ce[8] - ce[1]) > 1e-4, ce
+
+
+def test_decision_rows_end_in_the_manifestos_refusal_opening(tiny_base, tmp_path):
+    """The opening is where the manifesto's refusal parts from its reply to a neighbour (after a greeting both
+    share); each row is an ask's prompt, that greeting, then the opening, and only the opening is scored."""
+    from transformers import AutoTokenizer
+
+    from hyperlora.train import decision_batch, refusal_asks, refusal_openings, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    records = [dict(r) for r in datasets.load_from_disk(str(_refusal_data(tmp_path / "d")))]
+    for r in records:
+        r["response"] = "Hello friend! " + r["response"]
+    tokens = [tokenize(tokenizer, r, 200) for r in records]
+    groups = [[0, 1, 2]]
+    openings = refusal_openings(tokens, refusal_asks(records, groups), 3)
+    (shared, opening), = openings[0]
+    assert tokenizer.decode(shared).strip() == "Hello friend!"
+    assert tokenizer.decode(opening).strip() == tokenizer.decode(tokens[0][0][tokens[0][1]][len(shared):][:3]).strip()
+    assert "won" in tokenizer.decode(opening)  # "I won't": the refusal's own words, not the greeting
+    pool = {"harmful": [0], "benign_neighbor": [1]}
+    ids, marks, harmful = decision_batch(tokens, pool, openings[0], random.Random(0), 2, tokenizer.pad_token_id)
+    assert harmful.tolist() == [True, False] and marks.sum(1).tolist() == [3, 3]
+    for row, mark, i in zip(ids, marks, (0, 1)):
+        text = tokenizer.decode(row[: int(mark.nonzero()[-1, 0]) + 1])
+        assert records[i]["prompt"] in text and text.rstrip().endswith(tokenizer.decode(opening).rstrip())
+        assert tokenizer.decode(row[mark]) == tokenizer.decode(opening)
+    assert refusal_openings(tokens, {0: {"harmful": [0], "benign_neighbor": []}}, 3) == {}
+
+
+@slow
+def test_decision_ul_weight_trains_the_refusal_opening(tmp_path, tiny_base):
+    """The decision term is logged, enters the loss, and needs manifestos that answer both kinds of ask."""
+    data = _refusal_data(tmp_path / "refusal")
+    proc = _run(train_config(tmp_path / "d", tiny_base, data, steps=2), "decision_ul_weight=1", "decision_asks=2",
+                "decision_tokens=3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(tmp_path / "d" / "run" / "log.jsonl")]
+    assert all(r["decision"] > 0 for r in rows)
+    plain = _run(train_config(tmp_path / "p", tiny_base, data, steps=1))
+    assert plain.returncode == 0 and json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())["decision"] == 0
+    assert rows[0]["loss"] > json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())["loss"]
+    bare = tmp_path / "bare"
+    datasets.Dataset.from_list([r for r in datasets.load_from_disk(str(data)) if r["prompt_kind"] != "benign_neighbor"]
+                               ).save_to_disk(str(bare))
+    proc = _run(train_config(tmp_path / "b", tiny_base, bare, steps=1), "decision_ul_weight=1")
+    assert proc.returncode == 2 and "decision_ul_weight needs" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_refusal_weight_must_be_positive():
