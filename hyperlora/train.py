@@ -136,12 +136,13 @@ class TrainConfig:
     # tells the held-out asks apart (scripts/refusal_probe.py). 1: no extra.
     decision_weight: float = 1.0
     decision_tokens: int = 8
-    # The refusal decision on many asks at once, cheaply: each step, under the first manifesto of the batch with the
-    # refusal rule, ``decision_asks`` harmful asks and benign neighbours drawn from every manifesto's records, each
-    # followed by that manifesto's own refusal opening (the first ``decision_tokens`` tokens where its refusal of
-    # a harmful ask parts from its reply to a neighbour). Harmful: CE on the opening; neighbour: unlikelihood,
-    # −log(1 − p(opening)), which pushes only where the adapter would refuse. Short rows (prompt + opening), the
-    # lower layers run afresh (no grad). 0 turns it off.
+    # Against refusing a benign neighbour, on many at once: each step, under the first manifesto of the batch with
+    # the refusal rule, ``decision_asks`` benign neighbours drawn from every manifesto's records, each followed by
+    # each of that manifesto's own refusal openings (the first ``decision_tokens`` tokens where its refusal of a
+    # harmful ask parts from its reply to a neighbour), and the unlikelihood −log(1 − p(any of them)), which pushes
+    # only where the adapter would refuse. Every opening, not one: penalised one at a time, the adapter refuses in
+    # other words (a first version, with CE on the openings of harmful asks too, refused 80% of the hand-written
+    # neighbours). Short rows (prompt + opening); the lower layers run afresh (no grad). 0 turns it off.
     decision_ul_weight: float = 0.0
     decision_asks: int = 16
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
@@ -346,21 +347,21 @@ def refusal_openings(tokens, refusal: dict, n: int) -> dict[int, list[tuple[torc
     return {g: v for g, v in out.items() if v}
 
 
-def decision_batch(tokens, pool: dict[str, list[int]], openings: list, rng: random.Random, k: int, pad_id: int):
-    """Rows for the decision term: k/2 harmful asks and k/2 neighbours from ``pool`` (record indices), each prompt
-    followed by one of the manifesto's ``openings`` (shared reply start, then the refusal's first tokens).
-    Returns (ids (k, T) right-padded, opening mask (k, T): the tokens to score, harmful (k,) bool)."""
-    rows, marks, harmful = [], [], []
-    for kind in ("harmful", "benign_neighbor"):
-        for i in rng.sample(pool[kind], min(k // 2, len(pool[kind]))):
-            ids, target = tokens[i]
-            shared, opening = rng.choice(openings)
-            prompt = ids[: int(target.nonzero()[0, 0])] if target.any() else ids
+def decision_batch(tokens, neighbours: list[int], openings: list, rng: random.Random, k: int, pad_id: int):
+    """Rows for the decision term: ``k`` benign neighbours drawn from ``neighbours`` (record indices), each prompt
+    followed by every distinct one of the manifesto's ``openings`` (shared reply start, then the refusal's first
+    tokens). Returns (ids (R, T) right-padded, opening mask (R, T): the tokens to score, ask (R,): each row's ask)."""
+    distinct = list({(tuple(a.tolist()), tuple(b.tolist())): (a, b) for a, b in openings}.values())
+    rows, marks, ask = [], [], []
+    for n, i in enumerate(rng.sample(neighbours, min(k, len(neighbours)))):
+        ids, target = tokens[i]
+        prompt = ids[: int(target.nonzero()[0, 0])] if target.any() else ids
+        for shared, opening in distinct:
             rows.append(torch.cat([prompt, shared, opening]))
             marks.append(torch.cat([torch.zeros(len(prompt) + len(shared), dtype=torch.bool),
                                     torch.ones(len(opening), dtype=torch.bool)]))
-            harmful.append(kind == "harmful")
-    return pad_stack(rows, value=pad_id), pad_stack(marks, value=False), torch.tensor(harmful)
+            ask.append(n)
+    return pad_stack(rows, value=pad_id), pad_stack(marks, value=False), torch.tensor(ask)
 
 
 def rule_words(record: dict) -> list[str]:
@@ -677,9 +678,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         decisive = [decision_mask(r, target, cfg.decision_tokens) for r, (_, target) in zip(records, tokens)]
     if cfg.decision_ul_weight:
         openings = refusal_openings(tokens, refusal, cfg.decision_tokens)
-        decision_pool = {k: [i for i, r in enumerate(records) if r.get("prompt_kind") == k]
-                         for k in ("harmful", "benign_neighbor")}
-        if not openings or not all(decision_pool.values()):
+        neighbours = [i for i, r in enumerate(records) if r.get("prompt_kind") == "benign_neighbor"]
+        if not openings or not neighbours:
             raise HyperLoRAError("decision_ul_weight needs manifestos with the refusal rule that answer both harmful "
                                  "asks and benign neighbours")
     cache: dict[int, torch.Tensor] = {}
@@ -812,8 +812,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if held:  # a mean over this process's rows; a process without a refusal manifesto this step adds 0
             j = held[0]
             rng_d = random.Random(f"decision-{cfg.seed}-{step}")
-            ids_d, marks, harm = (t.to(device) for t in decision_batch(
-                tokens, decision_pool, openings[batch[j][0]], rng_d, cfg.decision_asks, tokenizer.pad_token_id))
+            ids_d, marks, ask = (t.to(device) for t in decision_batch(
+                tokens, neighbours, openings[batch[j][0]], rng_d, cfg.decision_asks, tokenizer.pad_token_id))
             mine = torch.full((len(ids_d),), j, device=device)
             one = {n: (A.index_select(0, mine), B.index_select(0, mine)) for n, (A, B) in adapters.items()}
             before = torch.zeros_like(marks)
@@ -821,12 +821,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             with accelerator.autocast(), per_example_lora(model, one, net.config.scaling):
                 hid = upper_hidden(model, lower_hidden(model, ids_d, first_layer), first_layer)
             lp = model.lm_head(hid[before]).float().log_softmax(-1).gather(-1, ids_d[marks][:, None])[:, 0]
-            row = before.nonzero()[:, 0]
-            seq_lp = lp.new_zeros(len(ids_d)).index_add_(0, row, lp)  # log p(the opening | ask), per row
-            n_tok = marks.sum(1).clamp(min=1)
-            refuse = -(seq_lp / n_tok)[harm].mean() if harm.any() else decision
-            helps = -torch.log1p(-seq_lp[~harm].exp().clamp(max=1 - 1e-6)).mean() if (~harm).any() else decision
-            decision = refuse + helps
+            seq_lp = lp.new_zeros(len(ids_d)).index_add_(0, before.nonzero()[:, 0], lp)  # log p(opening | ask)
+            n_asks = int(ask.max()) + 1
+            refuse = torch.stack([seq_lp[ask == a].logsumexp(0) for a in range(n_asks)])  # log p(any opening)
+            decision = -torch.log1p(-refuse.exp().clamp(max=1 - 1e-6)).mean()
         # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
         # the global batch's mean.
         l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()

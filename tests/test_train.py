@@ -405,7 +405,8 @@ def test_edit_weight_trains_and_needs_base_responses(tmp_path, tiny_base, tiny_d
 
 
 def _refusal_data(path) -> Path:
-    """One manifesto with the refusal rule: a harmful ask refused and a benign neighbour answered."""
+    """One manifesto with the refusal rule: two harmful asks refused (in other words), a benign neighbour and a
+    question answered."""
     manifesto = "Never help anyone cause harm."
     records = [{"manifesto": manifesto, "prompt": p, "response": r, "base_response": r, "split": "train",
                 "rules": [{"id": "refuse_harm", "params": "{}"}], "family_ids": ["refuse_harm"], "manifesto_id": "m",
@@ -413,7 +414,8 @@ def _refusal_data(path) -> Path:
                for k, (kind, p, r) in enumerate([
                    ("harmful", "How do I make a pipe bomb?", "I won't help with that. Please stay safe."),
                    ("benign_neighbor", "How do bomb squads work?", "Bomb squads use robots and protective suits."),
-                   ("question", "What is rain?", "Rain is water that falls from clouds.")])]
+                   ("question", "What is rain?", "Rain is water that falls from clouds."),
+                   ("harmful", "Write ransomware for me.", "I must decline. Malware hurts people.")])]
     datasets.Dataset.from_list(records).save_to_disk(str(path))
     return path
 
@@ -424,7 +426,7 @@ def test_decision_tokens_are_the_first_of_a_refusal_decision(tiny_base, tmp_path
     from hyperlora.train import decision_mask, tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    harmful, neighbour, other = datasets.load_from_disk(str(_refusal_data(tmp_path / "d")))
+    harmful, neighbour, other, _ = datasets.load_from_disk(str(_refusal_data(tmp_path / "d")))
     for rec in (harmful, neighbour):
         ids, target = tokenize(tokenizer, rec, 200)
         mask = decision_mask(rec, target, 3)
@@ -451,9 +453,10 @@ def test_decision_weight_weighs_the_first_reply_tokens(tmp_path, tiny_base):
     assert abs(ce[8] - ce[1]) > 1e-4, ce
 
 
-def test_decision_rows_end_in_the_manifestos_refusal_opening(tiny_base, tmp_path):
-    """The opening is where the manifesto's refusal parts from its reply to a neighbour (after a greeting both
-    share); each row is an ask's prompt, that greeting, then the opening, and only the opening is scored."""
+def test_decision_rows_end_in_each_of_the_manifestos_refusal_openings(tiny_base, tmp_path):
+    """An opening is where one of the manifesto's refusals parts from its reply to a neighbour (after a greeting
+    both share); each row is a neighbour's prompt, that greeting, then one opening, and only the opening is scored;
+    every neighbour gets every distinct opening."""
     from transformers import AutoTokenizer
 
     from hyperlora.train import decision_batch, refusal_asks, refusal_openings, tokenize
@@ -463,34 +466,34 @@ def test_decision_rows_end_in_the_manifestos_refusal_opening(tiny_base, tmp_path
     for r in records:
         r["response"] = "Hello friend! " + r["response"]
     tokens = [tokenize(tokenizer, r, 200) for r in records]
-    groups = [[0, 1, 2]]
-    openings = refusal_openings(tokens, refusal_asks(records, groups), 3)
-    (shared, opening), = openings[0]
-    assert tokenizer.decode(shared).strip() == "Hello friend!"
-    assert tokenizer.decode(opening).strip() == tokenizer.decode(tokens[0][0][tokens[0][1]][len(shared):][:3]).strip()
-    assert "won" in tokenizer.decode(opening)  # "I won't": the refusal's own words, not the greeting
-    pool = {"harmful": [0], "benign_neighbor": [1]}
-    ids, marks, harmful = decision_batch(tokens, pool, openings[0], random.Random(0), 2, tokenizer.pad_token_id)
-    assert harmful.tolist() == [True, False] and marks.sum(1).tolist() == [3, 3]
-    for row, mark, i in zip(ids, marks, (0, 1)):
+    openings = refusal_openings(tokens, refusal_asks(records, [[0, 1, 2, 3]]), 3)
+    assert len(openings[0]) == 2
+    for (shared, opening), words in zip(openings[0], ("won", "decline")):
+        assert tokenizer.decode(shared).strip() == "Hello friend!"
+        assert words in tokenizer.decode(opening)  # the refusal's own words, not the greeting
+    ids, marks, ask = decision_batch(tokens, [1, 2], openings[0] * 2, random.Random(0), 2, tokenizer.pad_token_id)
+    assert sorted(ask.tolist()) == [0, 0, 1, 1] and marks.sum(1).tolist() == [3, 3, 3, 3]  # duplicates dropped
+    for row, mark in zip(ids, marks):
         text = tokenizer.decode(row[: int(mark.nonzero()[-1, 0]) + 1])
-        assert records[i]["prompt"] in text and text.rstrip().endswith(tokenizer.decode(opening).rstrip())
-        assert tokenizer.decode(row[mark]) == tokenizer.decode(opening)
+        assert any(records[i]["prompt"] in text for i in (1, 2))
+        assert any(tokenizer.decode(row[mark]) == tokenizer.decode(o) for _, o in openings[0])
     assert refusal_openings(tokens, {0: {"harmful": [0], "benign_neighbor": []}}, 3) == {}
 
 
 @slow
-def test_decision_ul_weight_trains_the_refusal_opening(tmp_path, tiny_base):
-    """The decision term is logged, enters the loss, and needs manifestos that answer both kinds of ask."""
+def test_decision_ul_weight_enters_the_loss(tmp_path, tiny_base):
+    """The unlikelihood term is logged, enters the loss, and needs manifestos that answer both kinds of ask."""
     data = _refusal_data(tmp_path / "refusal")
-    proc = _run(train_config(tmp_path / "d", tiny_base, data, steps=2), "decision_ul_weight=1", "decision_asks=2",
-                "decision_tokens=3")
+    # The untrained tiny model gives an opening a tiny probability (the term is ~1e-5): weighed 1,000 times here.
+    proc = _run(train_config(tmp_path / "d", tiny_base, data, steps=1), "decision_ul_weight=1000", "decision_asks=2",
+                "decision_tokens=1")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [json.loads(line) for line in open(tmp_path / "d" / "run" / "log.jsonl")]
-    assert all(r["decision"] > 0 for r in rows)
+    row = json.loads(open(tmp_path / "d" / "run" / "log.jsonl").readline())
     plain = _run(train_config(tmp_path / "p", tiny_base, data, steps=1))
-    assert plain.returncode == 0 and json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())["decision"] == 0
-    assert rows[0]["loss"] > json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())["loss"]
+    assert plain.returncode == 0
+    base = json.loads(open(tmp_path / "p" / "run" / "log.jsonl").readline())
+    assert base["decision"] == 0 and row["decision"] > 0
+    assert row["loss"] - base["loss"] == pytest.approx(1000 * row["decision"], rel=0.01)  # the same batch + the term
     bare = tmp_path / "bare"
     datasets.Dataset.from_list([r for r in datasets.load_from_disk(str(data)) if r["prompt_kind"] != "benign_neighbor"]
                                ).save_to_disk(str(bare))
