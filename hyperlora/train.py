@@ -364,6 +364,22 @@ def decision_batch(tokens, neighbours: list[int], openings: list, rng: random.Ra
     return pad_stack(rows, value=pad_id), pad_stack(marks, value=False), torch.tensor(ask)
 
 
+def neighbour_unlikelihood(model, first_layer: int, adapters: dict, j: int, ids: torch.Tensor, marks: torch.Tensor,
+                           ask: torch.Tensor, scaling: float, autocast) -> torch.Tensor:
+    """Mean over the asks of ``decision_batch``'s rows of −log(1 − p(any refusal opening | ask)), under the adapter
+    of manifesto ``j`` (``adapters``: {name: (A (M, r, in), B (M, out, r))}); zero where no opening is likely."""
+    mine = torch.full((len(ids),), j, device=ids.device)
+    one = {n: (A.index_select(0, mine), B.index_select(0, mine)) for n, (A, B) in adapters.items()}
+    before = torch.zeros_like(marks)
+    before[:, :-1] = marks[:, 1:]  # the positions that predict an opening token
+    with autocast(), per_example_lora(model, one, scaling):
+        hidden = upper_hidden(model, lower_hidden(model, ids, first_layer), first_layer)
+    lp = model.lm_head(hidden[before]).float().log_softmax(-1).gather(-1, ids[marks][:, None])[:, 0]
+    seq_lp = lp.new_zeros(len(ids)).index_add_(0, before.nonzero()[:, 0], lp)  # log p(opening | ask), per row
+    refuse = torch.stack([seq_lp[ask == a].logsumexp(0) for a in range(int(ask.max()) + 1)])  # log p(any opening)
+    return -torch.log1p(-refuse.exp().clamp(max=1 - 1e-6)).mean()
+
+
 def rule_words(record: dict) -> list[str]:
     """The words and phrases the record's rules ask a reply to contain, as the manifesto spells them."""
     words = []
@@ -810,21 +826,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         decision = logits.sum() * 0
         held = [j for j, (g, _) in enumerate(batch) if cfg.decision_ul_weight and g in openings]
         if held:  # a mean over this process's rows; a process without a refusal manifesto this step adds 0
-            j = held[0]
-            rng_d = random.Random(f"decision-{cfg.seed}-{step}")
-            ids_d, marks, ask = (t.to(device) for t in decision_batch(
-                tokens, neighbours, openings[batch[j][0]], rng_d, cfg.decision_asks, tokenizer.pad_token_id))
-            mine = torch.full((len(ids_d),), j, device=device)
-            one = {n: (A.index_select(0, mine), B.index_select(0, mine)) for n, (A, B) in adapters.items()}
-            before = torch.zeros_like(marks)
-            before[:, :-1] = marks[:, 1:]  # the positions that predict an opening token
-            with accelerator.autocast(), per_example_lora(model, one, net.config.scaling):
-                hid = upper_hidden(model, lower_hidden(model, ids_d, first_layer), first_layer)
-            lp = model.lm_head(hid[before]).float().log_softmax(-1).gather(-1, ids_d[marks][:, None])[:, 0]
-            seq_lp = lp.new_zeros(len(ids_d)).index_add_(0, before.nonzero()[:, 0], lp)  # log p(opening | ask)
-            n_asks = int(ask.max()) + 1
-            refuse = torch.stack([seq_lp[ask == a].logsumexp(0) for a in range(n_asks)])  # log p(any opening)
-            decision = -torch.log1p(-refuse.exp().clamp(max=1 - 1e-6)).mean()
+            rows_d = decision_batch(tokens, neighbours, openings[batch[held[0]][0]],
+                                    random.Random(f"decision-{cfg.seed}-{step}"), cfg.decision_asks,
+                                    tokenizer.pad_token_id)
+            decision = neighbour_unlikelihood(model, first_layer, adapters, held[0], *(t.to(device) for t in rows_d),
+                                              net.config.scaling, accelerator.autocast)
         # Over this process's manifestos only (not the partner): equal shares, so the processes' means average to
         # the global batch's mean.
         l2 = torch.stack([B[: len(batch)].square().mean() for _, B in adapters.values()]).mean()
