@@ -138,13 +138,15 @@ class TrainConfig:
     decision_tokens: int = 8
     # Against refusing a benign neighbour, on many at once: each step, under the first manifesto of the batch with
     # the refusal rule, ``decision_asks`` benign neighbours drawn from every manifesto's records, each followed by
-    # each of that manifesto's own refusal openings (the first ``decision_tokens`` tokens where its refusal of a
+    # each of that manifesto's own refusal openings (the first ``decision_ul_tokens`` tokens where its refusal of a
     # harmful ask parts from its reply to a neighbour), and the unlikelihood −log(1 − p(any of them)), which pushes
     # only where the adapter would refuse. Every opening, not one: penalised one at a time, the adapter refuses in
     # other words (a first version, with CE on the openings of harmful asks too, refused 80% of the hand-written
-    # neighbours). Short rows (prompt + opening); the lower layers run afresh (no grad). 0 turns it off.
+    # neighbours). Three tokens ("I must decline", "Sorry, but I"): over eight, p(opening) stayed near 1e-5 and the
+    # term did nothing. Short rows (prompt + opening); the lower layers run afresh (no grad). 0 turns it off.
     decision_ul_weight: float = 0.0
     decision_asks: int = 16
+    decision_ul_tokens: int = 3
     # Distillation from a manifesto reader (issue 21, direction 2): ``teacher`` is a PEFT LoRA directory for the base
     # (scripts/train_reader.py: the base fine-tuned to follow a manifesto given as its system turn). Each step the
     # teacher reads every record with its manifesto as the system turn, and the generated adapter, without it, is
@@ -185,9 +187,10 @@ class TrainConfig:
                                  f"{self.refusal_asks_per_draw}")
         if self.refusal_weight <= 0:
             raise HyperLoRAError(f"refusal_weight must be positive, got {self.refusal_weight}")
-        if self.decision_ul_weight < 0 or self.decision_asks < 2:
-            raise HyperLoRAError(f"decision_ul_weight must be non-negative and decision_asks at least 2, got "
-                                 f"{self.decision_ul_weight} and {self.decision_asks}")
+        if self.decision_ul_weight < 0 or self.decision_asks < 2 or self.decision_ul_tokens < 1:
+            raise HyperLoRAError(f"decision_ul_weight must be non-negative, decision_asks at least 2 and "
+                                 f"decision_ul_tokens at least 1, got {self.decision_ul_weight}, "
+                                 f"{self.decision_asks} and {self.decision_ul_tokens}")
         if self.decision_weight <= 0 or self.decision_tokens < 1:
             raise HyperLoRAError(f"decision_weight must be positive and decision_tokens at least 1, got "
                                  f"{self.decision_weight} and {self.decision_tokens}")
@@ -693,7 +696,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     if cfg.decision_weight != 1:
         decisive = [decision_mask(r, target, cfg.decision_tokens) for r, (_, target) in zip(records, tokens)]
     if cfg.decision_ul_weight:
-        openings = refusal_openings(tokens, refusal, cfg.decision_tokens)
+        openings = refusal_openings(tokens, refusal, cfg.decision_ul_tokens)
         neighbours = [i for i, r in enumerate(records) if r.get("prompt_kind") == "benign_neighbor"]
         if not openings or not neighbours:
             raise HyperLoRAError("decision_ul_weight needs manifestos with the refusal rule that answer both harmful "

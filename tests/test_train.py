@@ -486,7 +486,7 @@ def test_decision_ul_weight_enters_the_loss(tmp_path, tiny_base):
     data = _refusal_data(tmp_path / "refusal")
     # The untrained tiny model gives an opening a tiny probability (the term is ~1e-5): weighed 1,000 times here.
     proc = _run(train_config(tmp_path / "d", tiny_base, data, steps=1), "decision_ul_weight=1000", "decision_asks=2",
-                "decision_tokens=1")
+                "decision_ul_tokens=1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(open(tmp_path / "d" / "run" / "log.jsonl").readline())
     plain = _run(train_config(tmp_path / "p", tiny_base, data, steps=1))
