@@ -14,7 +14,9 @@ threshold are chosen by 5-fold cross-validation on those prompts (the threshold:
 neighbours, each a rate); then it is scored once on the held-out hand-written test (112 + 112) and on the eval's
 30 + 30 refusal asks, beside the shipped adapter's refusals on the same asks (scripts/results/guard_eval.json).
 
-Prints a table and one JSON line; writes scripts/results/refusal_probe.json (or ``--out``). About 2 minutes.
+Also times the probe as a prompt guard would run it: the base's layers below the probed one on one prompt, one
+thread. Prints a table and one JSON line; writes scripts/results/refusal_probe.json (or ``--out``). About 3
+minutes.
 """
 
 import argparse
@@ -49,6 +51,29 @@ def features(texts: list[str], layers: list[int], batch: int = 16) -> dict[int, 
         for k in layers:
             out[k].append(hs[k][:, -1].float().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def ms_per_check(text: str, layer: int, n: int = 20) -> float:
+    """Median milliseconds to compute the probed hidden state of one prompt (one thread, as the guard is timed):
+    the base's layers below ``layer``, which a probe guard would run before the model answers."""
+    import time
+
+    import torch
+
+    from hyperlora.base import load_base, lower_hidden
+    from hyperlora.generation import chat_ids
+
+    model, tok = load_base("smollm2-135m-instruct")
+    ids = torch.tensor([chat_ids(tok, text)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    times = []
+    for _ in range(n + 2):
+        t0 = time.perf_counter()
+        lower_hidden(model, ids, layer)
+        times.append(1000 * (time.perf_counter() - t0))
+    torch.set_num_threads(threads)
+    return round(float(np.median(times[2:])), 1)
 
 
 def choose(scores: np.ndarray, y: np.ndarray, neighbour: np.ndarray) -> float:
@@ -130,6 +155,11 @@ def main():
         print(f"| {'entering layer ' + str(k) if k < 30 else 'final (normed)'} | {auc:.3f} | {h['auc']:.3f}, "
               f"{h['harmful_flagged']}% / {h['benign_flagged']}% | {e['auc']:.3f}, {e['harmful_flagged']}% / "
               f"{e['benign_flagged']}% |")
+    probe = [k for k in args.layers if k < 30]
+    if probe:
+        ms = summary["ms_per_check"] = {f"entering_{probe[0]}": ms_per_check(rows[0]["text"], probe[0])}
+        print(f"cost of a check: the layers below {probe[0]} on one prompt, {ms[f'entering_{probe[0]}']} ms (one "
+              f"thread; the shipped TF-IDF guard: scripts/bench_guard.py)")
     shipped = json.loads((REPO / "scripts" / "results" / "guard_eval.json").read_text())
     summary["shipped_adapter_refused"] = {"held_out_test": shipped["held_out_test"]["adapter_alone_refused"],
                                           "eval_items": shipped["adapter_alone_refused"]}
