@@ -30,15 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def features(texts: list[str], layers: list[int], batch: int = 16) -> dict[int, np.ndarray]:
+def features(model, tok, texts: list[str], layers: list[int], batch: int = 16) -> dict[int, np.ndarray]:
     """{layer: (N, d) hidden state entering ``layer`` (30: after the final norm) at each prompt's last position}."""
     import torch
     from tqdm.auto import tqdm
 
-    from hyperlora.base import load_base
     from hyperlora.generation import chat_ids
 
-    model, tok = load_base("smollm2-135m-instruct")
     out = {k: [] for k in layers}
     for s in tqdm(range(0, len(texts), batch), desc="base hidden states", file=sys.stderr):
         ids = [chat_ids(tok, t) for t in texts[s : s + batch]]
@@ -53,27 +51,22 @@ def features(texts: list[str], layers: list[int], batch: int = 16) -> dict[int, 
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def ms_per_check(text: str, layer: int, n: int = 20) -> float:
+def ms_per_check(model, tok, text: str, layer: int, n: int = 20) -> float:
     """Median milliseconds to compute the probed hidden state of one prompt (one thread, as the guard is timed):
     the base's layers below ``layer``, which a probe guard would run before the model answers."""
-    import time
-
     import torch
+    from train_guard import median_ms
 
-    from hyperlora.base import load_base, lower_hidden
+    from hyperlora.base import lower_hidden
     from hyperlora.generation import chat_ids
 
-    model, tok = load_base("smollm2-135m-instruct")
     ids = torch.tensor([chat_ids(tok, text)])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    times = []
-    for _ in range(n + 2):
-        t0 = time.perf_counter()
-        lower_hidden(model, ids, layer)
-        times.append(1000 * (time.perf_counter() - t0))
+    lower_hidden(model, ids, layer)  # warm-up
+    ms = median_ms(lambda: lower_hidden(model, ids, layer), n)
     torch.set_num_threads(threads)
-    return round(float(np.median(times[2:])), 1)
+    return round(ms, 1)
 
 
 def choose(scores: np.ndarray, y: np.ndarray, neighbour: np.ndarray) -> float:
@@ -101,9 +94,10 @@ def main():
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
-    from train_guard import asks_as_prompts, counterfactual_prompts, training_prompts
+    from train_guard import HARMFUL_KINDS, NEIGHBOUR_KINDS, asks_as_prompts, counterfactual_prompts, training_prompts
 
     from hyperlora import guard
+    from hyperlora.base import load_base
 
     dd = load_data(args.data, progress=False)
     trained = set(json.loads(guard.SHIPPED.read_text())["info"]["trained_on_ids"])
@@ -113,16 +107,16 @@ def main():
     train = list({p.id: p for p in pool if p.id in trained}.values())
     if len(train) != len(trained):
         raise SystemExit(f"rebuilt {len(train)} of the guard's {len(trained)} training prompts: data differs")
-    harmful_kinds = ("harmful", "counterfactual_harmful", "guard_harmful")
-    y = np.asarray([p.kind in harmful_kinds for p in train])
-    neighbour = np.asarray([p.kind in ("benign_neighbor", "guard_benign") for p in train])
+    y = np.asarray([p.kind in HARMFUL_KINDS for p in train])
+    neighbour = np.asarray([p.kind in NEIGHBOUR_KINDS for p in train])
     rows = held_out_rows()
     items = select_refusal_items(dd, resolve_splits(dd, None), PRESETS["full"], train_prompt_ids(dd))
     assert not {prompt_id(it["prompt"]) for it in items} & trained
     sets = {"held_out_test": ([r["text"] for r in rows], np.asarray([r["label"] == "harmful" for r in rows])),
             "eval_items": ([it["prompt"][-1]["content"] for it in items],
                            np.asarray([it["kind"] == "harmful" for it in items]))}
-    feats = features([p.text for p in train] + [t for s in sets.values() for t in s[0]], args.layers)
+    model, tok = load_base("smollm2-135m-instruct")
+    feats = features(model, tok, [p.text for p in train] + [t for s in sets.values() for t in s[0]], args.layers)
 
     summary = {"n_train": int(len(train)), "n_harmful": int(y.sum()), "layers": {}}
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y))
@@ -157,7 +151,7 @@ def main():
               f"{e['benign_flagged']}% |")
     probe = [k for k in args.layers if k < 30]
     if probe:
-        ms = summary["ms_per_check"] = {f"entering_{probe[0]}": ms_per_check(rows[0]["text"], probe[0])}
+        ms = summary["ms_per_check"] = {f"entering_{probe[0]}": ms_per_check(model, tok, rows[0]["text"], probe[0])}
         print(f"cost of a check: the layers below {probe[0]} on one prompt, {ms[f'entering_{probe[0]}']} ms (one "
               f"thread; the shipped TF-IDF guard: scripts/bench_guard.py)")
     shipped = json.loads((REPO / "scripts" / "results" / "guard_eval.json").read_text())
