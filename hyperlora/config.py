@@ -45,6 +45,12 @@ class HyperNetConfig:
     # its own rank-r block, and concatenate the blocks along rank with one context-free bias block, so statements'
     # ΔWs add. The adapter's rank is then r·(statements + 1). See hypernet.py.
     per_statement: bool = False
+    # The base's own harmful-ask direction (issue 24): ``probe_rank`` rows per layer in the modules that read the
+    # normed residual entering a layer (q_proj, k_proj, v_proj), whose A is a fixed direction fitted on the base's
+    # hidden states (scripts/refusal_probe.py --directions; a buffer of the checkpoint) and whose B the hypernetwork
+    # writes per manifesto: a manifesto can make the adapter act on "is this ask harmful" without learning to read
+    # it. They live in the rows the copy rows pad with zeros there, so the rank stays rank + copy_rank. 0 = none.
+    probe_rank: int = 0
 
     def __post_init__(self):
         self.module_types = tuple(self.module_types)
@@ -68,6 +74,12 @@ class HyperNetConfig:
         if self.copy_rank and self.adapter_rank not in RANKS:
             raise HyperLoRAError(f"rank + copy_rank is the exported adapter's rank: it must be one of {RANKS}, got "
                                  f"{self.adapter_rank}")
+        if self.probe_rank < 0 or (self.probe_rank and self.per_statement):
+            raise HyperLoRAError(f"probe_rank must be non-negative and does not combine with per_statement, got "
+                                 f"{self.probe_rank}")
+        if self.probe_rank and self.adapter_rank not in RANKS:
+            raise HyperLoRAError(f"rank + max(copy_rank, probe_rank) is the exported adapter's rank: it must be one "
+                                 f"of {RANKS}, got {self.adapter_rank}")
         if not 8 <= self.max_manifesto_tokens <= 512:
             raise HyperLoRAError("max_manifesto_tokens must be within the encoder's 8..512 positions")
 
@@ -77,8 +89,9 @@ class HyperNetConfig:
 
     @property
     def adapter_rank(self) -> int:
-        """The rank of the adapters this hypernetwork writes: its style rows plus any copy rows of their own."""
-        return self.rank + self.copy_rank
+        """The rank of the adapters this hypernetwork writes: its style rows plus the extra rows of the module that
+        has most (copy rows in o_proj / down_proj, probe rows in q_proj / k_proj / v_proj; others pad with zeros)."""
+        return self.rank + max(self.copy_rank, self.probe_rank)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

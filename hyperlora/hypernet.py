@@ -21,6 +21,13 @@ token before the one it reads: the row that writes "curious" of "Stay curious!" 
 says one word of a phrase the next can follow, through one map shared by every word (the ROME picture of a phrase
 stored as key -> value pairs). The map starts at zero, so a checkpoint gains it without changing its adapters.
 
+With ``probe_rank`` p, the modules that read the normed residual entering a layer (``q_proj``, ``k_proj``,
+``v_proj``) gain p rank rows whose A is fixed: a direction fitted on the base's own hidden states that tells a harmful
+ask from its benign neighbour (``probe_A``, a buffer: scripts/refusal_probe.py --directions). Only their B is
+generated, from a head of its own that starts at zero. The base separates the two far better than adapters learned to
+(issue 24): these rows hand every manifesto that read, so a refusal rule can act on it without learning where it is.
+They sit where the copy rows leave zeros, so the rank stays r + max(c, p).
+
 ΔW = s·B·A is exactly zero at initialisation: the B head, the bias B and the copy gates start at zero, so step-0
 logits are the base model's, while A starts random so that B receives gradient from the first step.
 """
@@ -37,6 +44,7 @@ from torch import nn
 from .config import HyperNetConfig
 
 COPY_TYPES = ("o_proj", "down_proj")  # the modules that write the residual stream, in the base's hidden size
+PROBE_TYPES = ("q_proj", "k_proj", "v_proj")  # the modules that read the normed residual entering a layer
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,19 @@ class HyperNet(nn.Module):
             width = self.shapes[self.copy_types[0]][1]
             self.copy_key = nn.ModuleDict({t: nn.Linear(width, self.shapes[t][0], bias=False)
                                            for t in self.copy_types})
+        self.probe_types = [t for t in PROBE_TYPES if t in self.shapes] if config.probe_rank else []
+        if config.probe_rank:  # the fixed read (set from a fitted file before training), and B's query and head
+            if not self.probe_types:
+                raise ValueError(f"probe_rank needs one of {PROBE_TYPES} among the adapted module types")
+            probed = [getattr(self, f"layers_{t}").tolist() for t in self.probe_types]
+            if any(x != probed[0] for x in probed):
+                raise ValueError(f"{', '.join(self.probe_types)} must be adapted on the same layers to share a read")
+            self.probe_layers = probed[0]
+            width = self.shapes[self.probe_types[0]][0]
+            self.register_buffer("probe_A", torch.zeros(len(self.probe_layers), config.probe_rank, width))
+            self.probe_rank_emb = nn.Embedding(config.probe_rank, d)
+            self.probe_head_B = nn.ModuleDict({t: nn.Linear(d, self.shapes[t][1], bias=False)
+                                               for t in self.probe_types})
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -150,10 +171,24 @@ class HyperNet(nn.Module):
                 nn.init.normal_(self.copy_head_A[t].weight, std=bound / math.sqrt(3 * self.config.d_model))
                 if self.config.copy_keys:
                     nn.init.zeros_(self.copy_key[t].weight)  # a checkpoint that gains the keys keeps its adapters
+        if self.config.probe_rank:  # B starts at zero: a checkpoint that gains probe rows keeps its adapters
+            nn.init.normal_(self.probe_rank_emb.weight, std=0.02)
+            for t in self.probe_types:
+                nn.init.zeros_(self.probe_head_B[t].weight)
 
     def rows(self, module_type: str) -> int:
-        """Rank rows the hypernetwork writes per layer of this module type: r, plus the copy rows of its own."""
-        return self.config.rank + (self.config.copy_rank if module_type in self.copy_types else 0)
+        """Rank rows the hypernetwork writes per layer of this module type: r, plus its copy or probe rows."""
+        return self.config.rank + (self.config.copy_rank if module_type in self.copy_types else 0) + (
+            self.config.probe_rank if module_type in self.probe_types else 0)
+
+    def set_probe_directions(self, directions: torch.Tensor, layers: list[int]):
+        """Fix the probe rows' A: ``directions`` (len(layers), probe_rank, in), one read per probed layer."""
+        if not self.config.probe_rank:
+            raise ValueError("this hypernetwork has no probe rows (hypernet.probe_rank=0)")
+        if list(layers) != self.probe_layers or tuple(directions.shape) != tuple(self.probe_A.shape):
+            raise ValueError(f"probe directions for layers {list(layers)}, shape {tuple(directions.shape)}; this "
+                             f"hypernetwork reads layers {self.probe_layers}, shape {tuple(self.probe_A.shape)}")
+        self.probe_A.copy_(directions)
 
     def queries(self) -> torch.Tensor:
         """(Q, d) learned queries, Q = Σ_types n_layers·rows(type), ordered by type, then layer, then rank row (the
@@ -162,7 +197,11 @@ class HyperNet(nn.Module):
         out = []
         for i, t in enumerate(self.types):
             layer = self.layer_emb(getattr(self, f"layers_{t}"))  # (n_t, d)
-            rows = torch.cat([rank, self.copy_rank_emb.weight]) if self.rows(t) > len(rank) else rank  # (rows, d)
+            rows = rank  # (rows, d): the style rows, then any copy or probe rows
+            if t in self.copy_types and self.config.copy_rank:
+                rows = torch.cat([rank, self.copy_rank_emb.weight])
+            elif t in self.probe_types:
+                rows = torch.cat([rank, self.probe_rank_emb.weight])
             q = layer[:, None, :] + rows[None, :, :] + self.type_emb.weight[i]  # (n_t, rows, d)
             out.append(q.reshape(-1, q.shape[-1]))
         assert sum(x.shape[0] for x in out) == sum(len(self.names[t]) * self.rows(t) for t in self.types)
@@ -230,31 +269,35 @@ class HyperNet(nn.Module):
         h = self.out_norm(h)
 
         r, c, adapters, attention, start = self.config.rank, self.config.copy_rank, {}, {}, 0
+        extra = self.config.adapter_rank - r  # rows past the style rows in every adapter (zeros where unused)
         for t in self.types:
             n, rows = len(self.names[t]), self.rows(t)
             h_t = h[:, start : start + n * rows].unflatten(1, (n, rows))  # (M, n_t, rows, d)
             start += n * rows
-            h_t, h_copy = h_t[:, :, :r], h_t[:, :, r:]  # the style rows; the copy rows of their own (c or none)
+            h_t, h_extra = h_t[:, :, :r], h_t[:, :, r:]  # the style rows; copy or probe rows of their own (or none)
             A = self.bias_A[t] + self.head_A[t](h_t)  # (M, n_t, r, in)
             B = self.head_B[t](h_t).transpose(-1, -2)  # (M, n_t, out, r)
             if not self.config.per_statement:
                 B = B + self.bias_B[t]
             if t in self.copy_types:
-                copying = h_copy if c else h_t  # rows (c of their own, or the r shared ones), each reading a word
+                copying = h_extra if c else h_t  # rows (c of their own, or the r shared ones), each reading a word
                 weights = self.copy_attention(copying.flatten(1, 2), keys, tokens_mask)  # (M, n_t·rows, T)
                 attention[t] = weights.unflatten(1, copying.shape[1:3])  # (M, n_t, rows, T)
                 copied = self.copy_gate[t] * (attention[t] @ values[:, None]).transpose(-1, -2)  # (M, n_t, out, rows)
                 if c:
-                    A_copy = self.copy_bias_A[t] + self.copy_head_A[t](h_copy)  # (M, n_t, c, in)
+                    A_copy = self.copy_bias_A[t] + self.copy_head_A[t](h_extra)  # (M, n_t, c, in)
                     if self.config.copy_keys:  # what each row reads, one token back: the word it follows
                         A_copy = A_copy + self.copy_key[t](attention[t] @ before[:, None])
                     A = torch.cat([A, A_copy], 2)  # (M, n_t, r+c, in)
                     B = torch.cat([B, copied], 3)  # (M, n_t, out, r+c)
                 else:
                     B = B + copied
-            elif c:  # zero rows, so that every module's adapter has the same rank r + c (one PEFT rank)
-                A = F.pad(A, (0, 0, 0, c))
-                B = F.pad(B, (0, c))
+            elif t in self.probe_types:  # the fixed read of the base's direction; B per manifesto
+                A = torch.cat([A, self.probe_A.expand(A.shape[0], -1, -1, -1).to(A.dtype)], 2)  # (M, n_t, r+p, in)
+                B = torch.cat([B, self.probe_head_B[t](h_extra).transpose(-1, -2)], 3)  # (M, n_t, out, r+p)
+            # zero rows, so that every module's adapter has the same rank (one PEFT rank)
+            A = F.pad(A, (0, 0, 0, r + extra - A.shape[2]))
+            B = F.pad(B, (0, r + extra - B.shape[3]))
             for j, name in enumerate(self.names[t]):
                 adapters[name] = (A[:, j], B[:, j])
         return (adapters, attention) if with_copy_attention else adapters

@@ -171,6 +171,9 @@ class TrainConfig:
     # learned on top of a frozen checkpoint, whose style rows are then exactly the checkpoint's. ".*o_proj": only
     # what writes the attention output's ΔW. "" trains everything.
     train_only: str = ""
+    # With hypernet.probe_rank: the file of fixed directions the probe rows read (scripts/refusal_probe.py
+    # --directions). Needed unless ``init`` or a resumed run already carries them.
+    probe_directions: str = ""
     max_records: int = 0  # use at most this many training records (0 = all); for quick runs and tests
     ship: str = ""  # at the end, also write a bf16 copy of the checkpoint here (e.g. the packaged default)
 
@@ -222,6 +225,8 @@ class TrainConfig:
                                  f"({', '.join(self.hypernet.module_types)})")
         if self.copy_weight and not self.hypernet.copy_path:
             raise HyperLoRAError("copy_weight needs hypernet.copy_path=true")
+        if self.probe_directions and not self.hypernet.probe_rank:
+            raise HyperLoRAError("probe_directions needs probe rows to read them: set hypernet.probe_rank too")
 
 
 # ----------------------------------------------------------------------------------------------------- data
@@ -549,22 +554,35 @@ def init_from(hypernet: HyperNet, path) -> list[str]:
     """Load checkpoint ``path`` into ``hypernet``; returns the names of tensors it lacked.
 
     The run's hypernet settings must be the checkpoint's, except that the run may add a copy path (``copy_path``,
-    ``copy_rank``, ``copy_keys``): its tensors, all named ``copy_*``, start as a fresh hypernetwork's, and since the
-    copy gates and keys start at zero, the run's first adapters are the checkpoint's.
+    ``copy_rank``, ``copy_keys``) or probe rows (``probe_rank``): their tensors, all named ``copy_*`` or ``probe_*``,
+    start as a fresh hypernetwork's, and since the copy gates and keys and the probe rows' B start at zero, the run's
+    first adapters are the checkpoint's.
     """
     start_from = load_checkpoint(path)
     run = hypernet.config
     if (dataclasses.replace(start_from.config, copy_path=run.copy_path, copy_rank=run.copy_rank,
-                            copy_keys=run.copy_keys) != run
+                            copy_keys=run.copy_keys, probe_rank=run.probe_rank) != run
             or start_from.targets != hypernet.targets):
         raise HyperLoRAError(f"init={path}: its hypernetwork ({start_from.config}) is not this run's ({run}); give "
                              "the run the checkpoint's hypernet settings (a copy path may be added)")
     missing, unexpected = hypernet.load_state_dict(start_from.state_dict(), strict=False)
-    lacking = [n for n in missing if not n.startswith("copy_")]
+    lacking = [n for n in missing if not n.startswith(("copy_", "probe_"))]
     if unexpected or lacking:
         raise HyperLoRAError(f"init={path}: its weights do not fit this run's hypernetwork (it has "
                              f"{sorted(unexpected)[:3]} that the run lacks, and lacks {sorted(lacking)[:3]})")
     return missing
+
+
+def set_probe_directions(hypernet: HyperNet, path):
+    """Fix the probe rows' A from a file of scripts/refusal_probe.py --directions."""
+    try:
+        tensors = safetensors.torch.load_file(str(path))
+    except (FileNotFoundError, OSError) as e:
+        raise HyperLoRAError(f"probe_directions={path}: {e}") from None
+    try:
+        hypernet.set_probe_directions(tensors["directions"].float(), tensors["layers"].tolist())
+    except (KeyError, ValueError) as e:
+        raise HyperLoRAError(f"probe_directions={path}: {e}") from None
 
 
 def load_state(out_dir: Path) -> tuple[HyperNet, int, dict]:
@@ -660,6 +678,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
             if added and main:
                 print(f"hyperlora: init={cfg.init}, plus {len(added)} new copy-path tensors starting as a fresh "
                       f"hypernetwork's", file=sys.stderr)
+        if cfg.probe_directions:
+            set_probe_directions(hypernet, cfg.probe_directions)
+    if cfg.hypernet.probe_rank and not hypernet.probe_A.abs().sum():
+        raise HyperLoRAError("hypernet.probe_rank needs the directions its rows read: probe_directions=FILE "
+                             "(scripts/refusal_probe.py --directions FILE)")
     trained = {n: p for n, p in hypernet.named_parameters() if re.match(cfg.train_only, n)}
     if not trained:
         raise HyperLoRAError(f"train_only={cfg.train_only!r} matches no hypernetwork parameter")
@@ -669,7 +692,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
     # gates are one number per layer, not a head, so they train with the trunk. (At either rate they stay near
     # zero in the CPU recipe unless copy_weight gives the copy attention a target: README, "Where the pass rate is
     # lost".)
-    direct = ("head_A.", "head_B.", "copy_head_A.", "copy_key.")  # copy_key too maps straight into rows of A
+    direct = ("head_A.", "head_B.", "copy_head_A.", "copy_key.", "probe_head_B.")  # these map straight into rows
     heads = [p for n, p in trained.items() if n.startswith(direct)]
     rest = [p for n, p in trained.items() if not n.startswith(direct)]
     param_groups = [{"params": rest, "lr_scale": 1.0}, {"params": heads, "lr_scale": cfg.head_lr_scale}]

@@ -14,6 +14,11 @@ threshold are chosen by 5-fold cross-validation on those prompts (the threshold:
 neighbours, each a rate); then it is scored once on the held-out hand-written test (112 + 112) and on the eval's
 30 + 30 refusal asks, beside the shipped adapter's refusals on the same asks (scripts/results/guard_eval.json).
 
+With ``--directions FILE`` it also fits, at each adapted layer, the same probe on the normed hidden state that layer's
+q_proj / k_proj / v_proj read (the base's input_layernorm), and writes the directions there: the fixed A of a
+hypernetwork's probe rows (hypernet.probe_rank, train's probe_directions=FILE). Each is scaled to unit spread over
+the training prompts. About 2 minutes more.
+
 Also times the probe as a prompt guard would run it: the base's layers below the probed one on one prompt, one
 thread. Prints a table and one JSON line; writes scripts/results/refusal_probe.json (or ``--out``). About 3
 minutes.
@@ -69,6 +74,57 @@ def ms_per_check(model, tok, text: str, layer: int, n: int = 20) -> float:
     return round(ms, 1)
 
 
+def fit(x: np.ndarray, y: np.ndarray, folds) -> tuple:
+    """(validation AUC, C, out-of-fold scores, probe on all of ``x``): a logistic probe on standardised features, C
+    chosen by the folds' AUC."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best = None
+    for c in (0.001, 0.01, 0.1, 1.0):
+        oof = np.zeros(len(y))
+        for a, b in folds:
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
+            oof[b] = clf.fit(x[a], y[a]).decision_function(x[b])
+        auc = roc_auc_score(y, oof)
+        if best is None or auc > best[0]:
+            best = (auc, c, oof)
+    auc, c, oof = best
+    return auc, c, oof, make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000)).fit(x, y)
+
+
+def save_directions(model, hidden: dict[int, np.ndarray], y: np.ndarray, folds, n_train: int, held_out, out: str):
+    """Fit a probe on each layer's normed input (what its q/k/v read) and write the directions for probe rows.
+
+    A LoRA row reads x·a with no bias, so the direction is the probe's weight in raw (unstandardised) units,
+    divided by the spread of x·a over the training prompts."""
+    import safetensors.torch
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    directions, report = [], {}
+    for k, h in sorted(hidden.items()):
+        with torch.no_grad():
+            x = model.model.layers[k].input_layernorm(torch.from_numpy(h)).float().numpy()
+        auc, c, _, clf = fit(x[:n_train], y, folds)
+        scaler, lr = clf[0], clf[-1]
+        w = lr.coef_[0] / scaler.scale_
+        w = w / (x[:n_train] @ w).std()
+        labels = held_out[1]
+        report[k] = {"C": c, "validation_auc": round(auc, 3),
+                     "held_out_auc": round(roc_auc_score(labels, x[n_train : n_train + len(labels)] @ w), 3)}
+        directions.append(w)
+        print(f"probe row direction, layer {k}: validation AUC {auc:.3f}, held-out test AUC "
+              f"{report[k]['held_out_auc']:.3f} (C={c})")
+    tensors = {"directions": torch.tensor(np.stack(directions), dtype=torch.float32)[:, None, :],  # (layers, 1, d)
+               "layers": torch.tensor(sorted(hidden))}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(tensors, out, metadata={"report": json.dumps(report)})
+    print(f"wrote {out}: {len(directions)} directions for hypernet.probe_rank=1")
+
+
 def choose(scores: np.ndarray, y: np.ndarray, neighbour: np.ndarray) -> float:
     """The threshold minimising missed harmful + blocked neighbours (rates), the middle of the best interval."""
     grid = np.unique(scores)
@@ -83,6 +139,10 @@ def main():
     parser.add_argument("--layers", type=int, nargs="+", default=[22, 30],
                         help="hidden states to probe: entering this decoder layer (30: the final normed state)")
     parser.add_argument("--out", default=str(REPO / "scripts" / "results" / "refusal_probe.json"))
+    parser.add_argument("--directions", metavar="FILE",
+                        help="also write each adapted layer's probe direction here (for hypernet.probe_rank)")
+    parser.add_argument("--adapted", type=int, nargs="+", default=list(range(22, 30)),
+                        help="the layers whose directions --directions writes (the shipped hypernetwork's: 22-29)")
     args = parser.parse_args()
 
     from guard_eval import held_out_rows
@@ -90,10 +150,8 @@ def main():
     from hyperlora.evals.data import load_data, resolve_splits, train_prompt_ids
     from hyperlora.evals.presets import PRESETS
     from hyperlora.evals.run import select_refusal_items
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
     from train_guard import HARMFUL_KINDS, NEIGHBOUR_KINDS, asks_as_prompts, counterfactual_prompts, training_prompts
 
     from hyperlora import guard
@@ -116,7 +174,8 @@ def main():
             "eval_items": ([it["prompt"][-1]["content"] for it in items],
                            np.asarray([it["kind"] == "harmful" for it in items]))}
     model, tok = load_base("smollm2-135m-instruct")
-    feats = features(model, tok, [p.text for p in train] + [t for s in sets.values() for t in s[0]], args.layers)
+    wanted = sorted(set(args.layers) | (set(args.adapted) if args.directions else set()))
+    feats = features(model, tok, [p.text for p in train] + [t for s in sets.values() for t in s[0]], wanted)
 
     summary = {"n_train": int(len(train)), "n_harmful": int(y.sum()), "layers": {}}
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(y)), y))
@@ -124,22 +183,11 @@ def main():
           "eval's 30 + 30: AUC, harmful / benign flagged |")
     print("| --- | --- | --- | --- |")
     for k in args.layers:
-        x = StandardScaler().fit(feats[k][: len(train)]).transform(feats[k])
-        xt = x[: len(train)]
-        best = None
-        for c in (0.001, 0.01, 0.1, 1.0):
-            oof = np.zeros(len(y))
-            for a, b in folds:
-                oof[b] = LogisticRegression(C=c, max_iter=3000).fit(xt[a], y[a]).decision_function(xt[b])
-            auc = roc_auc_score(y, oof)
-            if best is None or auc > best[0]:
-                best = (auc, c, oof)
-        auc, c, oof = best
+        auc, c, oof, clf = fit(feats[k][: len(train)], y, folds)
         t = choose(oof, y, neighbour)
-        clf = LogisticRegression(C=c, max_iter=3000).fit(xt, y)
         row, start = {"C": c, "validation_auc": round(auc, 3), "threshold": round(t, 3)}, len(train)
         for name, (txt, lab) in sets.items():
-            s = clf.decision_function(x[start : start + len(txt)])
+            s = clf.decision_function(feats[k][start : start + len(txt)])
             start += len(txt)
             row[name] = {"auc": round(roc_auc_score(lab, s), 3),
                          "harmful_flagged": round(100 * float((s[lab] >= t).mean()), 1),
@@ -160,6 +208,9 @@ def main():
     print("shipped adapter refuses (scripts/results/guard_eval.json):", json.dumps(summary["shipped_adapter_refused"]))
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
+    if args.directions:
+        save_directions(model, {k: feats[k] for k in args.adapted}, y, folds, len(train), sets["held_out_test"],
+                        args.directions)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Hypernetwork: shapes, ΔW = 0 at init, manifesto dependence, checkpoint round trip, long-manifesto merge, copy path.
+"""Hypernetwork: shapes, ΔW = 0 at init, manifesto dependence, checkpoint round trip, long-manifesto merge, copy path,
+probe rows.
 
     .venv/bin/pytest tests/test_hypernet.py
 """
@@ -9,7 +10,7 @@ import torch
 from hyperlora import HyperLoRA, HyperLoRAError, HyperNetConfig
 from hyperlora.encoder import BaseTokens, split_statements
 from hyperlora.generator import merge_to_rank
-from hyperlora.hypernet import COPY_TYPES
+from hyperlora.hypernet import COPY_TYPES, PROBE_TYPES
 from tests.conftest import randomize_B, tiny_llama
 
 
@@ -220,6 +221,54 @@ def test_copy_rank_needs_the_copy_path_and_a_servable_rank():
         HyperNetConfig(copy_rank=8)
     with pytest.raises(HyperLoRAError, match="one of"):
         HyperNetConfig(copy_path=True, copy_rank=4)
+
+
+def test_probe_rows_read_a_fixed_direction_and_leave_the_rest_alone(copying, encoder, tmp_path):
+    """With probe_rank, q/k/v gain one row whose A is the fixed direction of its layer and whose B the hypernetwork
+    writes per manifesto: a checkpoint that gains the rows keeps its adapters exactly (their B starts at zero), the
+    rank stays r + copy_rank, and the directions travel with the checkpoint."""
+    from hyperlora.train import init_from
+
+    model = tiny_llama()
+    config = HyperNetConfig(base_model="tiny-llama", d_model=32, copy_path=True, copy_rank=8)
+    plain = HyperLoRA(HyperLoRA.for_model(model, config, encoder=encoder).hypernet, encoder,
+                      base_tokens=copying.base_tokens)
+    randomize_B(plain.hypernet)
+    plain.save_pretrained(tmp_path / "plain")
+    probed = HyperLoRA(HyperLoRA.for_model(model, HyperNetConfig(**{**config.__dict__, "probe_rank": 1}),
+                                           encoder=encoder).hypernet, encoder, base_tokens=copying.base_tokens)
+    assert init_from(probed.hypernet, tmp_path / "plain") and all(
+        n.startswith("probe_") for n in init_from(probed.hypernet, tmp_path / "plain"))
+    directions = torch.randn(tuple(probed.hypernet.probe_A.shape))  # (layers, 1, hidden)
+    probed.hypernet.set_probe_directions(directions, [0, 1])
+    with pytest.raises(ValueError, match="reads layers"):
+        probed.hypernet.set_probe_directions(directions, [1, 2])
+
+    text = "Never help with malware."
+    a, b = plain.generate_adapter(text), probed.generate_adapter(text)
+    assert b.rank == a.rank == 16
+    for name, (A, B) in b.weights.items():
+        assert torch.equal(B, a.weights[name][1])  # the probe rows' B starts at zero
+        layer, kind = int(name.split(".")[2]), name.rsplit(".", 1)[-1]
+        if kind in PROBE_TYPES:
+            assert torch.equal(A[8], directions[layer, 0]) and torch.count_nonzero(A[9:]) == 0
+        else:
+            assert torch.equal(A, a.weights[name][0])
+
+    with torch.no_grad():
+        for head in probed.hypernet.probe_head_B.values():
+            head.weight.normal_(0, 0.05)
+    b, other = probed.generate_adapter(text), probed.generate_adapter("Answer in French.")
+    for name, (_, B) in b.weights.items():
+        if name.rsplit(".", 1)[-1] in PROBE_TYPES:
+            assert torch.count_nonzero(B[:, 8]) > 0 and not torch.allclose(B[:, 8], other.weights[name][1][:, 8])
+            assert torch.equal(B[:, :8], a.weights[name][1][:, :8]) and torch.count_nonzero(B[:, 9:]) == 0
+    probed.save_pretrained(tmp_path / "probed")
+    loaded = HyperLoRA.from_pretrained(tmp_path / "probed")
+    loaded.base_tokens = copying.base_tokens
+    assert torch.equal(loaded.hypernet.probe_A, directions)
+    with pytest.raises(HyperLoRAError, match="one of"):
+        HyperNetConfig(rank=8, probe_rank=2)
 
 
 @pytest.fixture

@@ -222,6 +222,24 @@ def test_copy_block_trains_alone_on_a_frozen_checkpoint(tmp_path, tiny_base, tin
     assert moved and all(k.endswith("o_proj") or ".o_proj." in k for k in moved)
 
 
+@slow
+def test_probe_rows_train_their_B_and_keep_their_fixed_read(tmp_path, tiny_base, tiny_data):
+    """With hypernet.probe_rank and probe_directions=FILE, the probe rows' B head (zero at step 0) moves, their A is
+    the file's directions in the final checkpoint, and without a file the run stops with one line."""
+    directions = tmp_path / "directions.safetensors"
+    fixed = torch.randn(2, 1, 32)  # layers 1 and 2 of tiny_base, its hidden size
+    safetensors.torch.save_file({"directions": fixed, "layers": torch.tensor([1, 2])}, str(directions))
+    probe = ("hypernet.copy_path=true", "hypernet.copy_rank=8", "hypernet.probe_rank=1")
+    proc = _run(train_config(tmp_path / "a", tiny_base, tiny_data, steps=3), *probe, f"probe_directions={directions}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    weights = safetensors.torch.load_file(tmp_path / "a" / "run" / "final" / "hypernet.safetensors")
+    heads = [v for k, v in weights.items() if k.startswith("probe_head_B.")]
+    assert len(heads) == 3 and all(torch.count_nonzero(h) > 0 for h in heads)
+    assert torch.equal(weights["probe_A"], fixed)
+    proc = _run(train_config(tmp_path / "b", tiny_base, tiny_data, steps=1), *probe)
+    assert proc.returncode != 0 and "probe_directions=FILE" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_copy_weight_needs_the_copy_path(tmp_path, tiny_base, tiny_data):
     proc = _run(train_config(tmp_path, tiny_base, tiny_data, steps=1), "copy_weight=1.0")
     assert proc.returncode != 0 and "copy_weight needs hypernet.copy_path=true" in proc.stderr
