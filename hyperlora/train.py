@@ -324,11 +324,16 @@ def edited(tokenizer, record: dict, ids: torch.Tensor, target: torch.Tensor, ref
     return out
 
 
+def has_refusal_rule(record: dict) -> bool:
+    """Whether the record's manifesto holds the refusal rule (its asks then decide between refusing and helping)."""
+    return any(rule["id"] == "refuse_harm" for rule in record["rules"])
+
+
 def decision_mask(record: dict, target: torch.Tensor, n: int) -> torch.Tensor:
     """(T,) bool: the first ``n`` target tokens where the reply refuses or helps, i.e. of a harmful ask or a benign
     neighbour under a manifesto with the refusal rule; none for any other record."""
     out = torch.zeros_like(target)
-    if record["prompt_kind"] in ("harmful", "benign_neighbor") and "refuse_harm" in record["family_ids"]:
+    if record.get("prompt_kind") in ("harmful", "benign_neighbor") and has_refusal_rule(record):
         out[target.nonzero()[:n, 0]] = True
     return out
 
@@ -402,7 +407,7 @@ def refusal_asks(records: list[dict], groups: list[list[int]]) -> dict[int, dict
     """{group: {"harmful": [record indices], "benign_neighbor": [...]}} for the manifestos with the refusal rule."""
     out = {}
     for g, idx in enumerate(groups):
-        if any(rule["id"] == "refuse_harm" for rule in records[idx[0]]["rules"]):
+        if has_refusal_rule(records[idx[0]]):
             kinds = [records[i].get("prompt_kind") for i in idx]
             out[g] = {k: [i for i, kind in zip(idx, kinds) if kind == k] for k in ("harmful", "benign_neighbor")}
     return out

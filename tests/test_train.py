@@ -452,7 +452,7 @@ def test_decision_tokens_are_the_first_of_a_refusal_decision(tiny_base, tmp_path
         assert tokenizer.decode(ids[mask]).strip() == tokenizer.decode(ids[target][:3]).strip()
     ids, target = tokenize(tokenizer, other, 200)
     assert not decision_mask(other, target, 3).any()  # not an ask the refusal rule decides
-    assert not decision_mask({**harmful, "family_ids": []}, target, 3).any()  # no refusal rule: nothing to decide
+    assert not decision_mask({**harmful, "rules": []}, target, 3).any()  # no refusal rule: nothing to decide
     with pytest.raises(HyperLoRAError, match="decision_weight"):
         TrainConfig(decision_weight=0)
 
