@@ -19,6 +19,10 @@ q_proj / k_proj / v_proj read (the base's input_layernorm), and writes the direc
 hypernetwork's probe rows (hypernet.probe_rank, train's probe_directions=FILE). Each is scaled to unit spread over
 the training prompts. About 2 minutes more.
 
+With ``--follows REPORT...`` (scripts/guard_eval.py outputs) it also says, within each kind of hand-written ask, how
+well the probe's score ranks the asks a checkpoint refused above those it answered: whether its refusals follow
+what the base's state carries.
+
 Also times the probe as a prompt guard would run it: the base's layers below the probed one on one prompt, one
 thread. Prints a table and one JSON line; writes scripts/results/refusal_probe.json (or ``--out``). About 3
 minutes.
@@ -95,11 +99,15 @@ def fit(x: np.ndarray, y: np.ndarray, folds) -> tuple:
     return auc, c, oof, make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000)).fit(x, y)
 
 
-def save_directions(model, hidden: dict[int, np.ndarray], y: np.ndarray, folds, n_train: int, held_out, out: str):
+def save_directions(model, hidden: dict[int, np.ndarray], y: np.ndarray, neighbour: np.ndarray, folds,
+                    n_train: int, held_out, out: str):
     """Fit a probe on each layer's normed input (what its q/k/v read) and write the directions for probe rows.
 
-    A LoRA row reads x·a with no bias, so the direction is the probe's weight in raw (unstandardised) units,
-    divided by the spread of x·a over the training prompts."""
+    A LoRA row reads a·x with no bias, and the probe's logit w·x + b has a large offset: a row along w alone would
+    push harmful asks and neighbours the same way, only by different amounts. Every prompt ends on the same chat
+    tokens, so the last position's states share a large common part m (their mean), and m·x / |m|² is close to 1
+    there: a = w + (b - t)·m / |m|² reads the logit minus the probe's threshold t, positive for an ask the probe
+    flags and negative for one it passes. Scaled to unit spread over the training prompts."""
     import safetensors.torch
     import torch
     from sklearn.metrics import roc_auc_score
@@ -108,21 +116,48 @@ def save_directions(model, hidden: dict[int, np.ndarray], y: np.ndarray, folds, 
     for k, h in sorted(hidden.items()):
         with torch.no_grad():
             x = model.model.layers[k].input_layernorm(torch.from_numpy(h)).float().numpy()
-        auc, c, _, clf = fit(x[:n_train], y, folds)
+        xt = x[:n_train]
+        auc, c, oof, clf = fit(xt, y, folds)
         scaler, lr = clf[0], clf[-1]
-        w = lr.coef_[0] / scaler.scale_
-        w = w / (x[:n_train] @ w).std()
+        w = lr.coef_[0] / scaler.scale_  # the logit in raw units: w·x + b
+        b = float(lr.intercept_[0] - w @ scaler.mean_)
+        t = choose(oof, y, neighbour)  # in the same (decision-function) units as w·x + b
+        m = xt.mean(0)
+        a = (w + (b - t) * m / (m @ m)) / (xt @ w).std()
         labels = held_out[1]
-        report[k] = {"C": c, "validation_auc": round(auc, 3),
-                     "held_out_auc": round(roc_auc_score(labels, x[n_train : n_train + len(labels)] @ w), 3)}
-        directions.append(w)
-        print(f"probe row direction, layer {k}: validation AUC {auc:.3f}, held-out test AUC "
-              f"{report[k]['held_out_auc']:.3f} (C={c})")
+        test = x[n_train : n_train + len(labels)] @ a
+        report[k] = {"C": c, "validation_auc": round(auc, 3), "held_out_auc": round(roc_auc_score(labels, test), 3),
+                     "read_harmful": round(float(test[labels].mean()), 2),
+                     "read_benign": round(float(test[~labels].mean()), 2),
+                     "flags": [round(100 * float((test[labels] > 0).mean()), 1),
+                               round(100 * float((test[~labels] > 0).mean()), 1)]}
+        directions.append(a)
+        r = report[k]
+        print(f"probe row direction, layer {k}: validation AUC {auc:.3f} (C={c}); held-out test AUC "
+              f"{r['held_out_auc']:.3f}, mean read {r['read_harmful']} harmful / {r['read_benign']} benign, "
+              f"above zero {r['flags'][0]}% / {r['flags'][1]}%")
     tensors = {"directions": torch.tensor(np.stack(directions), dtype=torch.float32)[:, None, :],  # (layers, 1, d)
                "layers": torch.tensor(sorted(hidden))}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(tensors, out, metadata={"report": json.dumps(report)})
     print(f"wrote {out}: {len(directions)} directions for hypernet.probe_rank=1")
+
+
+def follows(scores: np.ndarray, harmful: np.ndarray, reports: list[str]) -> dict:
+    """{report: {kind: AUC}}: within each kind of hand-written ask, how well the probe's score ranks the asks an
+    adapter refused above those it answered (0.5: its refusals ignore what the probe reads; 1: they follow it)."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for path in reports:
+        flags = json.loads(Path(path).read_text())["held_out_test"]["flags"]
+        out[path] = {}
+        for kind, mask in (("harmful", harmful), ("benign", ~harmful)):
+            refused = np.asarray(flags[kind]["alone"], bool)
+            mixed = 0 < refused.sum() < mask.sum()  # an AUC needs both refused and answered asks
+            out[path][kind] = round(roc_auc_score(refused, scores[mask]), 3) if mixed else None
+        print(f"refusals that follow the probe (AUC within kind: harmful, benign): {out[path]} {path}")
+    return out
 
 
 def choose(scores: np.ndarray, y: np.ndarray, neighbour: np.ndarray) -> float:
@@ -141,6 +176,9 @@ def main():
     parser.add_argument("--out", default=str(REPO / "scripts" / "results" / "refusal_probe.json"))
     parser.add_argument("--directions", metavar="FILE",
                         help="also write each adapted layer's probe direction here (for hypernet.probe_rank)")
+    parser.add_argument("--follows", nargs="*", default=[], metavar="GUARD_EVAL_JSON",
+                        help="also report how closely these checkpoints' refusals (scripts/guard_eval.py --out) "
+                             "follow the first layer's probe on the hand-written asks (the shipped weights' always)")
     parser.add_argument("--adapted", type=int, nargs="+", default=list(range(22, 30)),
                         help="the layers whose directions --directions writes (the shipped hypernetwork's: 22-29)")
     args = parser.parse_args()
@@ -188,6 +226,8 @@ def main():
         row, start = {"C": c, "validation_auc": round(auc, 3), "threshold": round(t, 3)}, len(train)
         for name, (txt, lab) in sets.items():
             s = clf.decision_function(feats[k][start : start + len(txt)])
+            if name == "held_out_test" and k == args.layers[0]:
+                scores = s
             start += len(txt)
             row[name] = {"auc": round(roc_auc_score(lab, s), 3),
                          "harmful_flagged": round(100 * float((s[lab] >= t).mean()), 1),
@@ -203,14 +243,16 @@ def main():
         print(f"cost of a check: the layers below {probe[0]} on one prompt, {ms[f'entering_{probe[0]}']} ms (one "
               f"thread; the shipped TF-IDF guard: scripts/bench_guard.py)")
     shipped = json.loads((REPO / "scripts" / "results" / "guard_eval.json").read_text())
+    reports = [str(REPO / "scripts" / "results" / "guard_eval.json"), *args.follows]
+    summary["follows"] = follows(scores, sets["held_out_test"][1], reports)
     summary["shipped_adapter_refused"] = {"held_out_test": shipped["held_out_test"]["adapter_alone_refused"],
                                           "eval_items": shipped["adapter_alone_refused"]}
     print("shipped adapter refuses (scripts/results/guard_eval.json):", json.dumps(summary["shipped_adapter_refused"]))
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     if args.directions:
-        save_directions(model, {k: feats[k] for k in args.adapted}, y, folds, len(train), sets["held_out_test"],
-                        args.directions)
+        save_directions(model, {k: feats[k] for k in args.adapted}, y, neighbour, folds, len(train),
+                        sets["held_out_test"], args.directions)
 
 
 if __name__ == "__main__":
