@@ -149,8 +149,9 @@ def follows(scores: np.ndarray, harmful: np.ndarray, reports: list[str]) -> dict
     from sklearn.metrics import roc_auc_score
 
     out = {}
-    for path in reports:
-        flags = json.loads(Path(path).read_text())["held_out_test"]["flags"]
+    for report in reports:
+        flags = json.loads(Path(report).read_text())["held_out_test"]["flags"]
+        path = str(Path(report).resolve().relative_to(REPO)) if Path(report).resolve().is_relative_to(REPO) else report
         out[path] = {}
         for kind, mask in (("harmful", harmful), ("benign", ~harmful)):
             refused = np.asarray(flags[kind]["alone"], bool)

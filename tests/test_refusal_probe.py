@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import safetensors.torch
-import torch
 from sklearn.model_selection import StratifiedKFold
 
 from scripts.refusal_probe import follows, save_directions
