@@ -49,7 +49,8 @@ class HyperNetConfig:
     # normed residual entering a layer (q_proj, k_proj, v_proj), whose A is a fixed direction fitted on the base's
     # hidden states (scripts/refusal_probe.py --directions; a buffer of the checkpoint) and whose B the hypernetwork
     # writes per manifesto: a manifesto can make the adapter act on "is this ask harmful" without learning to read
-    # it. They live in the rows the copy rows pad with zeros there, so the rank stays rank + copy_rank. 0 = none.
+    # it. They live in the rows the copy rows pad with zeros there, so the rank stays rank + copy_rank. 0 = none (the
+    # pilots with 1 kept the refusals on the old line: README, "probe rows").
     probe_rank: int = 0
 
     def __post_init__(self):

@@ -23,10 +23,11 @@ stored as key -> value pairs). The map starts at zero, so a checkpoint gains it 
 
 With ``probe_rank`` p, the modules that read the normed residual entering a layer (``q_proj``, ``k_proj``,
 ``v_proj``) gain p rank rows whose A is fixed: a direction fitted on the base's own hidden states that tells a harmful
-ask from its benign neighbour (``probe_A``, a buffer: scripts/refusal_probe.py --directions). Only their B is
-generated, from a head of its own that starts at zero. The base separates the two far better than adapters learned to
-(issue 24): these rows hand every manifesto that read, so a refusal rule can act on it without learning where it is.
-They sit where the copy rows leave zeros, so the rank stays r + max(c, p).
+ask from its benign neighbour, centred to read the probe's verdict (``probe_A``, a buffer: scripts/refusal_probe.py
+--directions). Only their B is generated, from a head of its own that starts at zero. The base separates the two far
+better than adapters learned to (issue 24), so these rows hand every manifesto that read. They sit where the copy rows
+leave zeros, so the rank stays r + max(c, p). In three pilots the adapters used the rows but their refusals kept to
+the old line (README, "probe rows"): the option stays off by default.
 
 ΔW = s·B·A is exactly zero at initialisation: the B head, the bias B and the copy gates start at zero, so step-0
 logits are the base model's, while A starts random so that B receives gradient from the first step.
