@@ -569,7 +569,7 @@ def init_from(hypernet: HyperNet, path) -> list[str]:
                             copy_keys=run.copy_keys, probe_rank=run.probe_rank) != run
             or start_from.targets != hypernet.targets):
         raise HyperLoRAError(f"init={path}: its hypernetwork ({start_from.config}) is not this run's ({run}); give "
-                             "the run the checkpoint's hypernet settings (a copy path may be added)")
+                             "the run the checkpoint's hypernet settings (a copy path or probe rows may be added)")
     missing, unexpected = hypernet.load_state_dict(start_from.state_dict(), strict=False)
     lacking = [n for n in missing if not n.startswith(("copy_", "probe_"))]
     if unexpected or lacking:
@@ -681,8 +681,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None, progress: bool = True
         if cfg.init:
             added = init_from(hypernet, cfg.init)
             if added and main:
-                print(f"hyperlora: init={cfg.init}, plus {len(added)} new copy-path tensors starting as a fresh "
-                      f"hypernetwork's", file=sys.stderr)
+                print(f"hyperlora: init={cfg.init}, plus {len(added)} new copy-path or probe-row tensors starting as "
+                      f"a fresh hypernetwork's", file=sys.stderr)
         if cfg.probe_directions:
             set_probe_directions(hypernet, cfg.probe_directions)
     if cfg.hypernet.probe_rank and not hypernet.probe_A.abs().sum():
