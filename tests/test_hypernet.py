@@ -182,10 +182,9 @@ def test_copy_rows_of_their_own_leave_the_style_rows_alone(copying, encoder, tmp
             assert torch.count_nonzero(A[8:]) == 0 and torch.count_nonzero(B[:, 8:]) == 0
 
 
-def test_copy_keys_key_each_copied_word_on_the_word_before_it(copying, encoder, tmp_path):
-    """With copy_keys, a copy row's A gains copy_key(what the row reads, one token back): a checkpoint that gains the
-    keys keeps its adapters exactly (the map starts at zero), and with the map open, the change in A lies in the
-    span of the embeddings of every manifesto token but the last (no row's word follows the last one)."""
+def gains(copying, encoder, tmp_path, **option) -> tuple[HyperLoRA, HyperLoRA, list[str]]:
+    """A copy-rows hypernetwork with random B paths saved, the same one with ``option`` added and started from it,
+    and the names of the tensors the start lacked."""
     from hyperlora.train import init_from
 
     model = tiny_llama()
@@ -194,9 +193,17 @@ def test_copy_keys_key_each_copied_word_on_the_word_before_it(copying, encoder, 
                       base_tokens=copying.base_tokens)
     randomize_B(plain.hypernet)
     plain.save_pretrained(tmp_path / "plain")
-    keyed = HyperLoRA(HyperLoRA.for_model(model, HyperNetConfig(**{**config.__dict__, "copy_keys": True}),
-                                          encoder=encoder).hypernet, encoder, base_tokens=copying.base_tokens)
-    assert sorted(init_from(keyed.hypernet, tmp_path / "plain")) == sorted(f"copy_key.{t}.weight" for t in COPY_TYPES)
+    gained = HyperLoRA(HyperLoRA.for_model(model, HyperNetConfig(**{**config.__dict__, **option}),
+                                           encoder=encoder).hypernet, encoder, base_tokens=copying.base_tokens)
+    return plain, gained, init_from(gained.hypernet, tmp_path / "plain")
+
+
+def test_copy_keys_key_each_copied_word_on_the_word_before_it(copying, encoder, tmp_path):
+    """With copy_keys, a copy row's A gains copy_key(what the row reads, one token back): a checkpoint that gains the
+    keys keeps its adapters exactly (the map starts at zero), and with the map open, the change in A lies in the
+    span of the embeddings of every manifesto token but the last (no row's word follows the last one)."""
+    plain, keyed, added = gains(copying, encoder, tmp_path, copy_keys=True)
+    assert sorted(added) == sorted(f"copy_key.{t}.weight" for t in COPY_TYPES)
     text = "Onyx"
     a = plain.generate_adapter(text)
     for name, (A, B) in keyed.generate_adapter(text).weights.items():
@@ -227,18 +234,8 @@ def test_probe_rows_read_a_fixed_direction_and_leave_the_rest_alone(copying, enc
     """With probe_rank, q/k/v gain one row whose A is the fixed direction of its layer and whose B the hypernetwork
     writes per manifesto: a checkpoint that gains the rows keeps its adapters exactly (their B starts at zero), the
     rank stays r + copy_rank, and the directions travel with the checkpoint."""
-    from hyperlora.train import init_from
-
-    model = tiny_llama()
-    config = HyperNetConfig(base_model="tiny-llama", d_model=32, copy_path=True, copy_rank=8)
-    plain = HyperLoRA(HyperLoRA.for_model(model, config, encoder=encoder).hypernet, encoder,
-                      base_tokens=copying.base_tokens)
-    randomize_B(plain.hypernet)
-    plain.save_pretrained(tmp_path / "plain")
-    probed = HyperLoRA(HyperLoRA.for_model(model, HyperNetConfig(**{**config.__dict__, "probe_rank": 1}),
-                                           encoder=encoder).hypernet, encoder, base_tokens=copying.base_tokens)
-    assert init_from(probed.hypernet, tmp_path / "plain") and all(
-        n.startswith("probe_") for n in init_from(probed.hypernet, tmp_path / "plain"))
+    plain, probed, added = gains(copying, encoder, tmp_path, probe_rank=1)
+    assert added and all(n.startswith("probe_") for n in added)
     directions = torch.randn(tuple(probed.hypernet.probe_A.shape))  # (layers, 1, hidden)
     probed.hypernet.set_probe_directions(directions, [0, 1])
     with pytest.raises(ValueError, match="reads layers"):
