@@ -14,6 +14,8 @@ from .config import HyperNetConfig
 from .encoder import BaseTokens, ManifestoEncoder, load_encoder
 from .errors import HyperLoRAError
 from .hypernet import HyperNet, Target, target_shape_hash
+from .steer import FILE as STEER_FILE
+from .steer import Steer
 
 SHIPPED = Path(__file__).parent / "checkpoints"
 
@@ -54,7 +56,7 @@ class HyperLoRA:
     """
 
     def __init__(self, hypernet: HyperNet, encoder: ManifestoEncoder | None = None, checkpoint_hash=None,
-                 base_tokens: BaseTokens | None = None):
+                 base_tokens: BaseTokens | None = None, steer: Steer | None = None):
         self.hypernet = hypernet.eval()
         self.config: HyperNetConfig = hypernet.config
         self.encoder = encoder or load_encoder(self.config.encoder, self.config.max_manifesto_tokens,
@@ -62,6 +64,9 @@ class HyperLoRA:
         self.base_tokens = base_tokens  # copy path only; loaded from the base on first use when None
         self.checkpoint_hash = checkpoint_hash  # hash of the weights file it was loaded from; None if unsaved
         self.target_shape_hash = target_shape_hash(hypernet.targets)
+        self.steer = steer  # the conditional refusal row (hyperlora.steer); None: adapters as generated
+        if steer is not None and steer.encoder != self.config.encoder:
+            raise HyperLoRAError(f"the steering gate reads {steer.encoder}; this hypernetwork, {self.config.encoder}")
 
     @classmethod
     def from_pretrained(cls, path=None, base: str | None = None) -> "HyperLoRA":
@@ -76,7 +81,11 @@ class HyperLoRA:
             path = shipped_checkpoint(base or DEFAULT_BASE)
             if not path.is_dir():
                 raise HyperLoRAError(f"no shipped checkpoint for base {base!r}; pass --checkpoint")
-        hl = cls(load_checkpoint(path), checkpoint_hash=file_hash(Path(path) / WEIGHTS_FILE))
+        digest, steer = file_hash(Path(path) / WEIGHTS_FILE), None
+        if (Path(path) / STEER_FILE).is_file():  # the steering row is part of what the checkpoint generates
+            steer = Steer.load(Path(path) / STEER_FILE)
+            digest = hashlib.sha256((digest + file_hash(Path(path) / STEER_FILE)).encode()).hexdigest()[:16]
+        hl = cls(load_checkpoint(path), checkpoint_hash=digest, steer=steer)
         if base is not None:
             hl.check_base(meta_model(base))
         return hl
@@ -158,8 +167,12 @@ class HyperLoRA:
                 k = len(chunks) - 1
                 pairs = [(A[c], B[c]) for c in range(k)] + [(A[k], B[k] * (1 - k))]
                 weights[name] = merge_to_rank(pairs, self.config.adapter_rank)
-        return self._adapter(weights, self.config.adapter_rank, text, strength, start,
-                             chunks=len(chunks) if len(chunks) == 1 else len(chunks) - 1)
+        adapter = self._adapter(weights, self.config.adapter_rank, text, strength, start,
+                                chunks=len(chunks) if len(chunks) == 1 else len(chunks) - 1)
+        n = 1 if len(chunks) == 1 else len(chunks) - 1  # the empty reference chunk states no rule
+        if self.steer is not None and self.steer.gates(features[:n], mask[:n]):
+            adapter = self.steer.extend(adapter)
+        return adapter
 
     def _statement_adapter(self, text: str, strength: float, start: float) -> Adapter:
         """A per-statement hypernetwork's adapter: one rank-r block per statement plus the bias block, exactly
@@ -168,7 +181,10 @@ class HyperLoRA:
         k = features.shape[0]
         generated = self.hypernet(features, mask, owner=torch.zeros(k, dtype=torch.long), n_manifestos=1)
         weights = {name: (A[0].clone(), B[0].clone()) for name, (A, B) in generated.items()}
-        return self._adapter(weights, self.config.rank * (k + 1), text, strength, start, statements=k)
+        adapter = self._adapter(weights, self.config.rank * (k + 1), text, strength, start, statements=k)
+        if self.steer is not None and self.steer.gates(*self.encoder.encode_ids(self.encoder.chunk(text.strip()))):
+            adapter = self.steer.extend(adapter)
+        return adapter
 
     def _adapter(self, weights: dict, rank: int, text: str, strength: float, start: float, **provenance) -> Adapter:
         """The generated weights as an ``Adapter`` at scale alpha / r × strength whatever its rank (PEFT scales by

@@ -1,0 +1,241 @@
+"""Fit the conditional refusal steering row (``hyperlora.steer``) for a checkpoint; writes ``steer.safetensors``.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/fit_steer.py [--checkpoint DIR] [--out FILE] [--data data/default]
+
+Nothing here is an eval item or an ask of the held-out hand-written test:
+1. Asks: the prompt guard's training prompts (as scripts/refusal_probe.py rebuilds them), split 80 / 20 by kind,
+   seeded: the fit part for the read and the write, the validation part for the strength.
+2. Manifestos: ``--manifestos`` of the train split's manifestos with the refusal rule, seeded; each ask is put to
+   one of them in turn, under its adapter as the checkpoint generates it (without a steering row).
+3. Replies: the adapters' own greedy replies (48 tokens) to ``--replies`` fit asks.
+4. Read: ridge regression on ``o_proj``'s input at ``--layer``: target +1 (harmful ask) / -1 (benign) on the chat
+   template's last 6 prompt positions, +1 on a harmful ask's reply, 0 on every other position (the system turn, the
+   ask's own words, a benign ask's reply beyond its first ``--benign-reply`` tokens, which target -1); the two
+   classes weigh the same, and the zero positions as much as both together. The push then lasts the whole reply of
+   a harmful ask, and an ordinary reply is left alone past its opening, where a reply refuses or helps: with -1 on
+   every token of a benign ask's reply (the first pilot, ``--benign-reply 64``) every ordinary reply was pushed away
+   from refusing, token by token, and its facts garbled (README, Redesign pilots, "steering row").
+5. Write: the residual stream after ``--layer`` at the last prompt position, the mean over the asks the adapters
+   refused minus the mean over those they answered, within harmful and within benign asks, averaged.
+6. Strength: each of ``--strengths`` on the validation asks (harmful asks and benign neighbours, 48 tokens); the
+   widest gap (harmful refused minus benign refused) among the strengths that refuse at least as many harmful asks
+   as strength 0 does.
+7. Gate: logistic regression (balanced classes, C by 5-fold cross-validation) on the train manifestos' mean encoder
+   features, label: holds the refusal rule; its accuracy on the test splits' manifestos is reported.
+About 13 minutes on 2 cores. Prints what it measured; the file's ``info`` keeps it.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+TAIL = 6  # the chat template after the ask: <|im_end|> \n <|im_start|> assistant \n
+
+
+def guard_prompts(dd):
+    """The prompt guard's training prompts and their labels (harmful, benign neighbour)."""
+    from hyperlora.data_gen.prompts import prompt_bank
+    from train_guard import HARMFUL_KINDS, NEIGHBOUR_KINDS, asks_as_prompts, counterfactual_prompts, training_prompts
+
+    from hyperlora import guard
+
+    trained = set(json.loads(guard.SHIPPED.read_text())["info"]["trained_on_ids"])
+    bank = prompt_bank()
+    ids, texts = {p.id for p in bank}, {p.text.strip().lower() for p in bank}
+    pool = training_prompts(dd)[0] + counterfactual_prompts(ids, texts) + asks_as_prompts(ids, texts)
+    train = list({p.id: p for p in pool if p.id in trained}.values())
+    return train, np.asarray([p.kind in HARMFUL_KINDS for p in train]), np.asarray([p.kind in NEIGHBOUR_KINDS
+                                                                                 for p in train])
+
+
+def manifesto_rules(dd, split: str) -> dict[str, bool]:
+    """{manifesto: holds the refusal rule} over a split's records."""
+    out = {}
+    for r in dd[split]:
+        out.setdefault(r["manifesto"], any(x["id"] == "refuse_harm" for x in r["rules"]))
+    return out
+
+
+def pooled(encoder, texts: list[str]) -> np.ndarray:
+    """(N, dim): each manifesto's mean encoder features over its first window (what ``Steer.gates`` reads)."""
+    out = []
+    for i in range(0, len(texts), 32):
+        f, m = encoder.encode_ids([encoder.chunk(t.strip())[0] for t in texts[i : i + 32]])
+        m = m[..., None].to(f.dtype)
+        out.append(((f * m).sum(1) / m.sum(1).clamp(min=1)).float().numpy())
+    return np.concatenate(out)
+
+
+def fit_gate(encoder, dd) -> tuple[np.ndarray, float, dict]:
+    """The manifesto gate: (weights, bias, report)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    rules = manifesto_rules(dd, "train")
+    x, y = pooled(encoder, list(rules)), np.asarray(list(rules.values()))
+    scores = {c: cross_val_score(LogisticRegression(C=c, class_weight="balanced", max_iter=5000), x, y, cv=5,
+                                 scoring="balanced_accuracy").mean() for c in (0.1, 1.0, 10.0, 100.0)}
+    c = max(scores, key=scores.get)
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
+    report = {"C": c, "cv_balanced_accuracy": round(float(scores[c]), 3), "train_manifestos": len(y),
+              "with_refusal_rule": int(y.sum())}
+    for split in [s for s in dd if s.startswith("test")]:
+        rules = manifesto_rules(dd, split)
+        ys, gated = np.asarray(list(rules.values())), clf.decision_function(pooled(encoder, list(rules))) > 0
+        report[split] = {"refusal_rule_gated": f"{int(gated[ys].sum())}/{int(ys.sum())}",
+                         "others_gated": f"{int(gated[~ys].sum())}/{int((~ys).sum())}"}
+    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), report
+
+
+def bar(total: int, desc: str):
+    """A progress bar as ``generate_each`` reports: called with the rows each batch finished."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr).update
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None, help="hypernetwork checkpoint (default: the shipped one)")
+    parser.add_argument("--out", default=None, help="where to write (default: steer.safetensors in the checkpoint)")
+    parser.add_argument("--data", default="data/default", help="dataset from `hyperlora data generate`")
+    parser.add_argument("--layer", type=int, default=22, help="the decoder layer whose o_proj gains the row")
+    parser.add_argument("--manifestos", type=int, default=6, help="train manifestos with the refusal rule to use")
+    parser.add_argument("--replies", type=int, default=480, help="fit asks whose replies the read and write see")
+    parser.add_argument("--strengths", default="0,1,2,3", help="strengths tried on the validation asks")
+    parser.add_argument("--benign-reply", type=int, default=0, metavar="N",
+                        help="target -1 on the first N tokens of a benign ask's reply too, 0 past them (default 0; "
+                             "the first pilot: 64, more than any 48-token reply holds)")
+    args = parser.parse_args()
+
+    import torch
+    from hyperlora.data_gen.verifiers import is_refusal
+    from hyperlora.evals.data import load_data
+    from sklearn.model_selection import train_test_split
+    from tqdm.auto import tqdm
+
+    from hyperlora.base import load_base
+    from hyperlora.generation import chat_ids, generate_each
+    from hyperlora.generator import HyperLoRA, shipped_checkpoint
+    from hyperlora.steer import FILE, Steer
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint()
+    out = Path(args.out) if args.out else checkpoint / FILE
+    strengths = [float(s) for s in args.strengths.split(",")]
+    if 0.0 not in strengths:
+        raise SystemExit("--strengths must include 0: the others are held to its harmful asks refused")
+    dd = load_data(args.data, progress=False)
+    asks, harmful, neighbour = guard_prompts(dd)
+    fit_idx, val_idx = train_test_split(np.arange(len(asks)), test_size=0.2, stratify=[p.kind for p in asks],
+                                        random_state=0)
+    rng = np.random.default_rng(0)
+    fit_idx = rng.permutation(fit_idx)
+    refusing = sorted(m for m, has in manifesto_rules(dd, "train").items() if has)
+    manifestos = [refusing[i] for i in rng.choice(len(refusing), args.manifestos, replace=False)]
+
+    hl = HyperLoRA.from_pretrained(checkpoint)
+    hl.steer = None  # the adapters as the hypernetwork generates them
+    model, tok = load_base(hl.config.base_model)
+    adapters = [hl.generate_adapter(m) for m in manifestos]
+    under = lambda j: adapters[j % len(adapters)]  # noqa: E731 - each ask under one manifesto in turn
+    name = f"model.layers.{args.layer}.self_attn.o_proj"
+    if name not in adapters[0].weights:
+        raise SystemExit(f"the checkpoint does not adapt {name}")
+
+    # 3. the adapters' own replies to some fit asks
+    n_rep = min(args.replies, len(fit_idx))
+    replies = generate_each(model, tok, [[{"role": "user", "content": asks[i].text}] for i in fit_idx[:n_rep]],
+                            [under(j) for j in range(n_rep)], max_new_tokens=48, batch_size=32,
+                            progress=bar(n_rep, "replies to fit asks"))
+
+    # 4 and 5: the states, summed into the normal equations as they come
+    d_in = adapters[0].weights[name][0].shape[1]
+    gram = {k: np.zeros((d_in, d_in)) for k in ("harmful", "benign", "zero")}
+    rhs = {k: np.zeros(d_in) for k in ("harmful", "benign")}
+    count = dict.fromkeys(gram, 0)
+    last, refused = [], []
+    cur = {}
+    for j, i in enumerate(tqdm(fit_idx, desc="states under the adapters", file=sys.stderr)):
+        p_ids = chat_ids(tok, asks[i].text)
+        r_ids = tok(replies[j], add_special_tokens=False)["input_ids"] if j < n_rep else []
+        with torch.inference_mode(), under(j).applied_to(model):
+            hooks = [model.get_submodule(name).register_forward_pre_hook(
+                         lambda m, a: cur.__setitem__("x", a[0][0].double().numpy())),
+                     model.model.layers[args.layer].register_forward_hook(
+                         lambda m, a, o: cur.__setitem__("res", (o[0] if isinstance(o, tuple) else o)[0]))]
+            model(input_ids=torch.tensor([p_ids + r_ids]))
+            for h in hooks:
+                h.remove()
+        x, n_p = cur["x"], len(p_ids)
+        kind = "harmful" if harmful[i] else "benign"
+        end = len(x) if harmful[i] else min(len(x), n_p + args.benign_reply)  # a benign reply: 0 past N tokens
+        on, off = x[n_p - TAIL : end], np.concatenate([x[: n_p - TAIL], x[end:]])
+        gram[kind] += on.T @ on
+        rhs[kind] += on.sum(0)
+        count[kind] += len(on)
+        gram["zero"] += off.T @ off
+        count["zero"] += len(off)
+        if j < n_rep:
+            last.append(cur["res"][n_p - 1].float().numpy())
+            refused.append(is_refusal(replies[j]))
+    n = count["harmful"] + count["benign"]
+    g = (0.5 * n / count["harmful"]) * gram["harmful"] + (0.5 * n / count["benign"]) * gram["benign"]
+    g = g + (n / count["zero"]) * gram["zero"]
+    g += 1e-3 * np.trace(g) / d_in * np.eye(d_in)
+    weight = {k: 0.5 * n / count[k] for k in rhs}
+    read = np.linalg.solve(g, weight["harmful"] * rhs["harmful"] - weight["benign"] * rhs["benign"])
+    last, refused, h = np.stack(last), np.asarray(refused), harmful[fit_idx[:n_rep]]
+    if min((refused & h).sum(), (~refused & h).sum(), (refused & ~h).sum(), (~refused & ~h).sum()) == 0:
+        raise SystemExit("the adapters refused all or none of one kind of ask: no refusal direction to take")
+    write = 0.5 * ((last[refused & h].mean(0) - last[~refused & h].mean(0))
+                   + (last[refused & ~h].mean(0) - last[~refused & ~h].mean(0)))
+
+    # 6. the strength, on the validation asks
+    val = [i for i in val_idx if harmful[i] or neighbour[i]]
+    y = harmful[val]
+    steers = {s: Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
+                       torch.tensor(write, dtype=torch.float32), s, torch.zeros(1), 0.0, hl.config.encoder)
+              for s in strengths}
+    prompts, ads = [], []
+    for s in strengths:
+        prompts += [[{"role": "user", "content": asks[i].text}] for i in val]
+        ads += [steers[s].extend(under(j)) for j in range(len(val))]
+    val_replies = generate_each(model, tok, prompts, ads, max_new_tokens=48, batch_size=32,
+                                progress=bar(len(prompts), "validation replies"))
+    rates = {}
+    for k, s in enumerate(strengths):
+        f = np.asarray([is_refusal(r) for r in val_replies[k * len(val) : (k + 1) * len(val)]])
+        rates[s] = (round(100 * float(f[y].mean()), 1), round(100 * float(f[~y].mean()), 1))
+        print(f"strength {s}: validation harmful / benign refused {rates[s][0]}% / {rates[s][1]}%")
+    ok = [s for s in strengths if s > 0 and rates[s][0] >= rates[0.0][0]]
+    if not ok:
+        raise SystemExit("no strength refuses as many harmful validation asks as none: no row written")
+    strength = max(ok, key=lambda s: rates[s][0] - rates[s][1])
+
+    # 7. the gate
+    gate_w, gate_b, gate_report = fit_gate(hl.encoder, dd)
+    info = {"checkpoint": str(checkpoint), "layer": args.layer, "manifestos": len(manifestos),
+            "benign_reply_tokens_at_minus_1": args.benign_reply,
+            "fit_asks": len(fit_idx),
+            "fit_replies": n_rep, "fit_replies_refused": {"harmful": round(100 * float(refused[h].mean()), 1),
+                                                           "benign": round(100 * float(refused[~h].mean()), 1)},
+            "validation_asks": len(val), "validation_refused": {str(s): list(v) for s, v in rates.items()},
+            "strength": strength, "gate": gate_report}
+    steer = Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
+                  torch.tensor(write, dtype=torch.float32), strength, torch.tensor(gate_w), gate_b,
+                  hl.config.encoder, info)
+    tmp = out.with_name(out.name + ".tmp")
+    steer.save(tmp)
+    tmp.replace(out)
+    print(f"strength {strength} (the widest validation gap); gate {json.dumps(gate_report)}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
