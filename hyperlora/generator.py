@@ -33,6 +33,15 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def checkpoint_hash(path) -> str:
+    """A checkpoint directory's hash: its weights file's, combined with its steering row's where it holds one (the
+    row is part of what it generates, so replies cached for one are not the other's)."""
+    digest = file_hash(Path(path) / WEIGHTS_FILE)
+    if (Path(path) / STEER_FILE).is_file():
+        digest = hashlib.sha256((digest + file_hash(Path(path) / STEER_FILE)).encode()).hexdigest()[:16]
+    return digest
+
+
 def targets_of(model, module_types, layers=()) -> list[Target]:
     """The adapted layers of ``model``: every linear of the given types (in ``layers``, or all), stably ordered."""
     targets = [
@@ -81,11 +90,8 @@ class HyperLoRA:
             path = shipped_checkpoint(base or DEFAULT_BASE)
             if not path.is_dir():
                 raise HyperLoRAError(f"no shipped checkpoint for base {base!r}; pass --checkpoint")
-        digest, steer = file_hash(Path(path) / WEIGHTS_FILE), None
-        if (Path(path) / STEER_FILE).is_file():  # the steering row is part of what the checkpoint generates
-            steer = Steer.load(Path(path) / STEER_FILE)
-            digest = hashlib.sha256((digest + file_hash(Path(path) / STEER_FILE)).encode()).hexdigest()[:16]
-        hl = cls(load_checkpoint(path), checkpoint_hash=digest, steer=steer)
+        steer = Steer.load(Path(path) / STEER_FILE) if (Path(path) / STEER_FILE).is_file() else None
+        hl = cls(load_checkpoint(path), checkpoint_hash=checkpoint_hash(path), steer=steer)
         if base is not None:
             hl.check_base(meta_model(base))
         return hl
@@ -100,7 +106,9 @@ class HyperLoRA:
 
     def save_pretrained(self, out_dir, extra: dict | None = None, dtype: torch.dtype | None = None):
         out_dir = save_checkpoint(self.hypernet, out_dir, extra=extra, dtype=dtype)
-        self.checkpoint_hash = file_hash(out_dir / WEIGHTS_FILE)
+        if self.steer is not None:  # kept with the weights it was fitted for; a new training run starts without one
+            self.steer.save(out_dir / STEER_FILE)
+        self.checkpoint_hash = checkpoint_hash(out_dir)
         return out_dir
 
     def check_base(self, model) -> None:

@@ -16,8 +16,8 @@ the hidden state rather than learned:
 
 The row is a plain LoRA row (A = read, B = strength · write), so the adapter stays a standard PEFT LoRA, one rank
 larger. ``scripts/fit_steer.py`` fits it and chooses the strength on validation prompts; a checkpoint directory
-that holds it as ``steer.safetensors`` applies it (``HyperLoRA.from_pretrained``), and its hash covers the file. The
-shipped checkpoint holds none: the pilots' figures are in the README (Redesign pilots, "steering row").
+that holds it as ``steer.safetensors`` applies it (``HyperLoRA.from_pretrained``; ``save_pretrained`` keeps it), and
+its hash covers the file. Training writes weights alone: retrained weights need the row fitted again.
 """
 
 import json
@@ -82,8 +82,9 @@ class Steer:
                    "gate_w": self.gate_w.float().contiguous()}
         meta = {"layer": self.layer, "module": self.module, "strength": self.strength, "gate_b": self.gate_b,
                 "encoder": self.encoder, "info": self.info}
-        safetensors.torch.save_file(tensors, str(path), metadata={"steer": json.dumps(meta)})
-        return Path(path)
+        tmp = Path(path).with_name(Path(path).name + ".tmp")  # never a half-written row in a checkpoint
+        safetensors.torch.save_file(tensors, str(tmp), metadata={"steer": json.dumps(meta)})
+        return tmp.replace(path)
 
     @classmethod
     def load(cls, path) -> "Steer":

@@ -230,9 +230,7 @@ def main():
     steer = Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
                   torch.tensor(write, dtype=torch.float32), strength, torch.tensor(gate_w), gate_b,
                   hl.config.encoder, info)
-    tmp = out.with_name(out.name + ".tmp")
-    steer.save(tmp)
-    tmp.replace(out)
+    steer.save(out)
     print(f"strength {strength} (the widest validation gap); gate {json.dumps(gate_report)}")
     print(f"wrote {out}")
 

@@ -107,3 +107,16 @@ def test_checkpoint_applies_its_steer_file(checkpoint, tmp_path):
     s.save(d / FILE)
     with pytest.raises(Exception, match="steering gate reads another-encoder"):
         HyperLoRA.from_pretrained(d)
+
+
+def test_save_pretrained_keeps_the_row_and_its_hash(checkpoint, tmp_path):
+    d = tmp_path / "with"
+    shutil.copytree(checkpoint, d)
+    s = steer()
+    s.read, s.write = torch.randn(32), torch.randn(32)
+    s.save(d / FILE)
+    hl = HyperLoRA.from_pretrained(d)
+    hl.save_pretrained(tmp_path / "again")
+    again = HyperLoRA.from_pretrained(tmp_path / "again")
+    assert again.steer is not None and torch.equal(again.steer.read, s.read)
+    assert hl.checkpoint_hash == again.checkpoint_hash  # the hash save_pretrained reports is the one loading gives
