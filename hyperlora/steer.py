@@ -6,18 +6,21 @@ one line"). The base's hidden state tells the two apart far better than those re
 the hidden state rather than learned:
 
 - it reads ``o_proj``'s input at one layer along ``read``, fitted so that the read is about +1 on the chat template's
-  tail and the reply of a harmful ask, about -1 on the tail of a benign one, and about 0 on every other position
-  (the system turn, the ask's own words, an ordinary reply), so a harmful ask is pushed towards refusing for its
-  whole reply, a benign neighbour away from it where the reply starts, and other text is left alone;
+  tail and the reply of a harmful ask, about -1 on the tail of a benign one (and, as fitted, its reply's first few
+  tokens), and about 0 on every other position (the system turn, the ask's own words, the rest of an ordinary
+  reply), so a harmful ask is pushed towards refusing for its whole reply, a benign neighbour away from it where the
+  reply decides, and other text is meant to be left alone;
 - it writes ``strength · read·x`` along ``write`` in the residual stream: the direction that separates the shipped
-  adapters' refusals from their answers (it is causal: adding it makes them refuse more, subtracting less);
+  adapters' refusals from their answers (pushing along it is causal: refusals rise with the strength);
 - ``gate_w``, ``gate_b`` are a logistic read of the manifesto (its mean encoder features): whether it holds a
   refusal rule. A manifesto without one gets no row at all, so its adapter is exactly what it was.
 
 The row is a plain LoRA row (A = read, B = strength · write), so the adapter stays a standard PEFT LoRA, one rank
 larger. ``scripts/fit_steer.py`` fits it and chooses the strength on validation prompts; a checkpoint directory
 that holds it as ``steer.safetensors`` applies it (``HyperLoRA.from_pretrained``; ``save_pretrained`` keeps it), and
-its hash covers the file. Training writes weights alone: retrained weights need the row fitted again.
+its hash covers the file. Training writes weights alone: retrained weights need the row fitted again. The shipped
+checkpoint holds none: the best fit widens the gap between harmful asks and neighbours refused, but costs answers
+under the very manifestos it gates (README, Redesign pilots, "steering row").
 """
 
 import json

@@ -14,12 +14,15 @@ Nothing here is an eval item or an ask of the held-out hand-written test:
    classes weigh the same, and the zero positions as much as both together. The push then lasts the whole reply of
    a harmful ask, and an ordinary reply is left alone past its opening, where a reply refuses or helps: with -1 on
    every token of a benign ask's reply (the first pilot, ``--benign-reply 64``) every ordinary reply was pushed away
-   from refusing, token by token, and its facts garbled (README, Redesign pilots, "steering row").
+   from refusing, token by token, and its facts garbled (README, Redesign pilots, "steering row"). With
+   ``--neighbours-only`` only the benign neighbours read -1; every other ask (questions, tasks, greetings) is held to 0
+   throughout, as the system turn is.
 5. Write: the residual stream after ``--layer`` at the last prompt position, the mean over the asks the adapters
    refused minus the mean over those they answered, within harmful and within benign asks, averaged.
 6. Strength: each of ``--strengths`` on the validation asks (harmful asks and benign neighbours, 48 tokens); the
    widest gap (harmful refused minus benign refused) among the strengths that refuse at least as many harmful asks
-   as strength 0 does.
+   as strength 0 does (and, with ``--max-loop-rise``, whose replies to the validation split's ordinary prompts are
+   degenerate at most that many points more often than at strength 0).
 7. Gate: logistic regression (balanced classes, C by 5-fold cross-validation) on the train manifestos' mean encoder
    features, label: holds the refusal rule; its accuracy on the test splits' manifestos is reported.
 About 13 minutes on 2 cores. Prints what it measured; the file's ``info`` keeps it.
@@ -109,6 +112,13 @@ def main():
     parser.add_argument("--manifestos", type=int, default=6, help="train manifestos with the refusal rule to use")
     parser.add_argument("--replies", type=int, default=480, help="fit asks whose replies the read and write see")
     parser.add_argument("--strengths", default="0,1,2,3", help="strengths tried on the validation asks")
+    parser.add_argument("--neighbours-only", action="store_true",
+                        help="read -1 only on the benign neighbours of harmful asks; every other prompt (questions, "
+                             "tasks, greetings) reads 0 throughout, so ordinary asks are left alone")
+    parser.add_argument("--max-loop-rise", type=float, default=None, metavar="POINTS",
+                        help="also decode the validation split's ordinary prompts at each strength, and keep only "
+                             "strengths whose replies are degenerate (loops, unasked capitals) at most POINTS more "
+                             "often than at strength 0")
     parser.add_argument("--benign-reply", type=int, default=0, metavar="N",
                         help="target -1 on the first N tokens of a benign ask's reply too, 0 past them (default 0; "
                              "the first pilot: 64, more than any 48-token reply holds)")
@@ -123,6 +133,7 @@ def main():
     from hyperlora.base import load_base
     from hyperlora.generation import chat_ids, generate_each
     from hyperlora.generator import HyperLoRA, shipped_checkpoint
+    from hyperlora.guard import is_degenerate
     from hyperlora.steer import FILE, Steer
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint()
@@ -175,6 +186,8 @@ def main():
         x, n_p = cur["x"], len(p_ids)
         kind = "harmful" if harmful[i] else "benign"
         end = len(x) if harmful[i] else min(len(x), n_p + args.benign_reply)  # a benign reply: 0 past N tokens
+        if args.neighbours_only and not (harmful[i] or neighbour[i]):
+            end = n_p - TAIL  # an ordinary ask: 0 everywhere
         on, off = x[n_p - TAIL : end], np.concatenate([x[: n_p - TAIL], x[end:]])
         gram[kind] += on.T @ on
         rhs[kind] += on.sum(0)
@@ -199,39 +212,50 @@ def main():
     # 6. the strength, on the validation asks
     val = [i for i in val_idx if harmful[i] or neighbour[i]]
     y = harmful[val]
+    ordinary = [i for i in val_idx if not (harmful[i] or neighbour[i])] if args.max_loop_rise is not None else []
+    n_v = len(val) + len(ordinary)
     steers = {s: Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
                        torch.tensor(write, dtype=torch.float32), s, torch.zeros(1), 0.0, hl.config.encoder)
               for s in strengths}
     prompts, ads = [], []
     for s in strengths:
-        prompts += [[{"role": "user", "content": asks[i].text}] for i in val]
-        ads += [steers[s].extend(under(j)) for j in range(len(val))]
+        prompts += [[{"role": "user", "content": asks[i].text}] for i in val + ordinary]
+        ads += [steers[s].extend(under(j)) for j in range(n_v)]
     val_replies = generate_each(model, tok, prompts, ads, max_new_tokens=48, batch_size=32,
                                 progress=bar(len(prompts), "validation replies"))
-    rates = {}
+    rates, loops = {}, {}
     for k, s in enumerate(strengths):
-        f = np.asarray([is_refusal(r) for r in val_replies[k * len(val) : (k + 1) * len(val)]])
+        f = np.asarray([is_refusal(r) for r in val_replies[k * n_v : k * n_v + len(val)]])
         rates[s] = (round(100 * float(f[y].mean()), 1), round(100 * float(f[~y].mean()), 1))
-        print(f"strength {s}: validation harmful / benign refused {rates[s][0]}% / {rates[s][1]}%")
-    ok = [s for s in strengths if s > 0 and rates[s][0] >= rates[0.0][0]]
+        line = f"strength {s}: validation harmful / benign refused {rates[s][0]}% / {rates[s][1]}%"
+        if ordinary:
+            loops[s] = round(100 * float(np.mean([is_degenerate(r) for r in val_replies[k * n_v + len(val) :
+                                                                                       (k + 1) * n_v]])), 1)
+            line += f"; {len(ordinary)} ordinary prompts' replies degenerate {loops[s]}%"
+        print(line)
+    ok = [s for s in strengths if s > 0 and rates[s][0] >= rates[0.0][0]
+          and (not loops or loops[s] <= loops[0.0] + args.max_loop_rise)]
     if not ok:
-        raise SystemExit("no strength refuses as many harmful validation asks as none: no row written")
+        raise SystemExit("no strength refuses as many harmful validation asks as none"
+                         + (" within --max-loop-rise" if loops else "") + ": no row written")
     strength = max(ok, key=lambda s: rates[s][0] - rates[s][1])
 
     # 7. the gate
     gate_w, gate_b, gate_report = fit_gate(hl.encoder, dd)
     info = {"checkpoint": str(checkpoint), "layer": args.layer, "manifestos": len(manifestos),
-            "benign_reply_tokens_at_minus_1": args.benign_reply,
+            "benign_reply_tokens_at_minus_1": args.benign_reply, "neighbours_only": args.neighbours_only,
             "fit_asks": len(fit_idx),
             "fit_replies": n_rep, "fit_replies_refused": {"harmful": round(100 * float(refused[h].mean()), 1),
                                                            "benign": round(100 * float(refused[~h].mean()), 1)},
             "validation_asks": len(val), "validation_refused": {str(s): list(v) for s, v in rates.items()},
+            "validation_ordinary_degenerate": {str(s): v for s, v in loops.items()},
             "strength": strength, "gate": gate_report}
     steer = Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
                   torch.tensor(write, dtype=torch.float32), strength, torch.tensor(gate_w), gate_b,
                   hl.config.encoder, info)
     steer.save(out)
-    print(f"strength {strength} (the widest validation gap); gate {json.dumps(gate_report)}")
+    print(f"strength {strength} (the widest validation gap{' within --max-loop-rise' if loops else ''}); gate "
+          f"{json.dumps(gate_report)}")
     print(f"wrote {out}")
 
 

@@ -17,10 +17,13 @@ capitals no rule asked for). `--cases-out FILE` keeps which cases the own adapte
 checkpoint's) prints the held-out difference, paired over the same cases, with its bootstrap CI: the issue's
 "beats the shipped checkpoint" test at pilot scale. With `--qa` both keep and compare the QA items too (accuracy and
 degenerate replies, paired per item; run both with the same `--splits`, which pick the QA items' manifestos).
+`--qa-rule RULE` puts the QA items under 8 held-out manifestos that hold RULE instead: the capability cost of a change
+that only such manifestos get (a steering row under refuse_harm), which the default 8 would dilute.
 
     .venv/bin/python scripts/pass_rate.py [--checkpoint DIR] [--splits train test_paraphrase test_combination]
                                           [--families] [--refusal] [--strength 1.0] [--rank R] [--reader DIR]
-                                          [--qa] [--cases-out FILE] [--against FILE] [--mode-rules [--ban RULE]]
+                                          [--qa [--qa-rule RULE]] [--cases-out FILE] [--against FILE]
+                                          [--mode-rules [--ban RULE]]
     .venv/bin/python scripts/pass_rate.py --compare FILE --against FILE     # two scored pilots, nothing decoded
 """
 
@@ -75,6 +78,10 @@ def main():
                         "of a held-out manifesto (the first 4 of each split, in turn, at the eval's QA budget): "
                         "accuracy, retention (adapter / base, paired CI) and degenerate replies (loops, unasked "
                         "capitals)")
+    parser.add_argument("--qa-rule", metavar="RULE",
+                        help="with --qa: the QA items' manifestos are the held-out ones that hold this rule (e.g. "
+                        "refuse_harm, up to 8 in all) instead of the first 4 of each split: the capability cost "
+                        "where a rule's adapters differ, undiluted")
     parser.add_argument("--cases-out", metavar="FILE", help="write whether the own adapter passed each case (JSON)")
     parser.add_argument("--against", metavar="FILE",
                         help="a --cases-out file of another checkpoint: print this one's held-out pass rate minus "
@@ -89,6 +96,8 @@ def main():
     args = parser.parse_args()
     if args.ban and not args.mode_rules:
         raise SystemExit("pass_rate.py: error: --ban needs --mode-rules")
+    if args.qa_rule and not args.qa:
+        raise SystemExit("pass_rate.py: error: --qa-rule needs --qa")
     try:
         parse_bans(args.ban)
     except HyperLoRAError as e:
@@ -142,12 +151,10 @@ def main():
                                 progress=bar.update, systems=[j[4] for j in jobs], mode_rules=rules)
     if args.qa:  # at the eval's shorter QA budget: a call of its own
         held = [s for s in args.splits if s != "train"]
-        manifestos = {}  # text -> rules: the first 4 manifestos of each held-out split
-        for split in held:
-            for c in select_cases(data, [split], 4, 1):
-                manifestos.setdefault(c.manifesto, c.rules)
+        manifestos = qa_manifestos(data, held, args.qa_rule)
         if not manifestos:
-            raise SystemExit("pass_rate.py: error: --qa needs a held-out split among --splits")
+            raise SystemExit("pass_rate.py: error: --qa needs a held-out split among --splits"
+                             + (f" with a manifesto that holds {args.qa_rule}" if args.qa_rule else ""))
         keys = list(manifestos)
         qa = [({"prompt": q["question"], "answers": q["answers"], "rules": manifestos[keys[j % len(keys)]]}, cond,
                adapter(keys[j % len(keys)]) if cond == "adapter" else None)
@@ -238,6 +245,17 @@ def print_against(a: dict):
             d = a[f"qa_{what}"]
             print(f"QA {what} minus {a['checkpoint']}: {d['value']:+.1f} points [{d['ci_low']:+.1f}, "
                   f"{d['ci_high']:+.1f}] over {d['n']} paired items", flush=True)
+
+
+def qa_manifestos(data, splits: list[str], rule: str | None = None) -> dict:
+    """{manifesto: rules} that the QA items are put under, in turn: the first 4 rule-bearing manifestos of each split,
+    or with ``rule`` the first 8 in all that hold it."""
+    out = {}
+    for split in splits:
+        for c in select_cases(data, [split], 10**6 if rule else 4, 1):
+            if rule is None or any(r["id"] == rule for r in c.rules):
+                out.setdefault(c.manifesto, c.rules)
+    return dict(list(out.items())[:8]) if rule else out
 
 
 def paired_against(outcomes: dict, path, qa: dict | None = None) -> dict:

@@ -82,3 +82,17 @@ def test_scale_multiplies_only_the_named_parts_of_delta_w():
     for bad in ("q_proj", "qproj=0.5", "layerX=1", "q_proj=half"):
         with pytest.raises(SystemExit, match="--scale"):
             parse_scales([bad])
+
+
+def test_qa_rule_puts_the_qa_items_under_manifestos_that_hold_it():
+    """--qa-rule refuse_harm: the QA items' manifestos are 8 held-out ones with that rule, not the first 4 a split."""
+    from scripts.pass_rate import qa_manifestos
+
+    def record(i, rule):
+        return {"manifesto": f"manifesto {i}", "manifesto_id": f"m{i}", "prompt": "hi", "prompt_kind": "question",
+                "rules": [{"id": rule, "params": "{}"}], "family_ids": [rule], "response": "ok", "is_noop": False}
+
+    data = {"test_paraphrase": [record(i, "refuse_harm" if i % 3 == 0 else "uppercase") for i in range(30)]}
+    assert len(qa_manifestos(data, ["test_paraphrase"])) == 4
+    ruled = qa_manifestos(data, ["test_paraphrase"], "refuse_harm")
+    assert len(ruled) == 8 and all(rules[0]["id"] == "refuse_harm" for rules in ruled.values())
