@@ -175,12 +175,9 @@ class HyperLoRA:
                 k = len(chunks) - 1
                 pairs = [(A[c], B[c]) for c in range(k)] + [(A[k], B[k] * (1 - k))]
                 weights[name] = merge_to_rank(pairs, self.config.adapter_rank)
-        adapter = self._adapter(weights, self.config.adapter_rank, text, strength, start,
-                                chunks=len(chunks) if len(chunks) == 1 else len(chunks) - 1)
         n = 1 if len(chunks) == 1 else len(chunks) - 1  # the empty reference chunk states no rule
-        if self.steer is not None and self.steer.gates(features[:n], mask[:n]):
-            adapter = self.steer.extend(adapter)
-        return adapter
+        adapter = self._adapter(weights, self.config.adapter_rank, text, strength, start, chunks=n)
+        return self._steered(adapter, features[:n], mask[:n])
 
     def _statement_adapter(self, text: str, strength: float, start: float) -> Adapter:
         """A per-statement hypernetwork's adapter: one rank-r block per statement plus the bias block, exactly
@@ -190,8 +187,15 @@ class HyperLoRA:
         generated = self.hypernet(features, mask, owner=torch.zeros(k, dtype=torch.long), n_manifestos=1)
         weights = {name: (A[0].clone(), B[0].clone()) for name, (A, B) in generated.items()}
         adapter = self._adapter(weights, self.config.rank * (k + 1), text, strength, start, statements=k)
-        if self.steer is not None and self.steer.gates(*self.encoder.encode_ids(self.encoder.chunk(text.strip()))):
-            adapter = self.steer.extend(adapter)
+        if self.steer is None:
+            return adapter
+        return self._steered(adapter, *self.encoder.encode_ids(self.encoder.chunk(text.strip())))  # whole windows
+
+    def _steered(self, adapter: Adapter, features: torch.Tensor, mask: torch.Tensor) -> Adapter:
+        """``adapter`` with the checkpoint's steering row where its gate reads the manifesto's windows as holding a
+        refusal rule; as it is otherwise."""
+        if self.steer is not None and self.steer.gates(features, mask):
+            return self.steer.extend(adapter)
         return adapter
 
     def _adapter(self, weights: dict, rank: int, text: str, strength: float, start: float, **provenance) -> Adapter:

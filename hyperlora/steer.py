@@ -36,6 +36,13 @@ from .errors import HyperLoRAError
 FILE = "steer.safetensors"
 
 
+def mean_features(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(M, dim): each chunk's encoder features averaged over its real tokens, what the gate reads (and is fitted on).
+    ``features`` (M, L, dim), ``mask`` (M, L) as the encoder returns them."""
+    m = mask[..., None].to(features.dtype)
+    return ((features * m).sum(1) / m.sum(1).clamp(min=1)).float()
+
+
 @dataclass
 class Steer:
     """One fixed steering row: ``module`` of decoder ``layer`` gains ΔW x = strength · write · (read · x)."""
@@ -57,9 +64,7 @@ class Steer:
     def gates(self, features: torch.Tensor, mask: torch.Tensor) -> bool:
         """Whether the manifesto holds a refusal rule: its mean encoder features (M chunks, any of them) read by the
         gate. ``features`` (M, L, dim), ``mask`` (M, L) as the encoder returns them."""
-        m = mask[..., None].to(features.dtype)
-        pooled = (features * m).sum(1) / m.sum(1).clamp(min=1)
-        return bool(((pooled.float() @ self.gate_w) + self.gate_b > 0).any())
+        return bool(((mean_features(features, mask) @ self.gate_w) + self.gate_b > 0).any())
 
     def extend(self, adapter: Adapter) -> Adapter:
         """``adapter`` one rank larger: the steering row in its module, a zero row in every other one. The scale

@@ -29,6 +29,7 @@ About 13 minutes on 2 cores. Prints what it measured; the file's ``info`` keeps 
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -67,12 +68,10 @@ def manifesto_rules(dd, split: str) -> dict[str, bool]:
 
 def pooled(encoder, texts: list[str]) -> np.ndarray:
     """(N, dim): each manifesto's mean encoder features over its first window (what ``Steer.gates`` reads)."""
-    out = []
-    for i in range(0, len(texts), 32):
-        f, m = encoder.encode_ids([encoder.chunk(t.strip())[0] for t in texts[i : i + 32]])
-        m = m[..., None].to(f.dtype)
-        out.append(((f * m).sum(1) / m.sum(1).clamp(min=1)).float().numpy())
-    return np.concatenate(out)
+    from hyperlora.steer import mean_features
+
+    return np.concatenate([mean_features(*encoder.encode_ids([encoder.chunk(t.strip())[0] for t in texts[i : i + 32]]))
+                           .numpy() for i in range(0, len(texts), 32)])
 
 
 def fit_gate(encoder, dd) -> tuple[np.ndarray, float, dict]:
@@ -250,9 +249,7 @@ def main():
             "validation_asks": len(val), "validation_refused": {str(s): list(v) for s, v in rates.items()},
             "validation_ordinary_degenerate": {str(s): v for s, v in loops.items()},
             "strength": strength, "gate": gate_report}
-    steer = Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
-                  torch.tensor(write, dtype=torch.float32), strength, torch.tensor(gate_w), gate_b,
-                  hl.config.encoder, info)
+    steer = dataclasses.replace(steers[strength], gate_w=torch.tensor(gate_w), gate_b=gate_b, info=info)
     steer.save(out)
     print(f"strength {strength} (the widest validation gap{' within --max-loop-rise' if loops else ''}); gate "
           f"{json.dumps(gate_report)}")

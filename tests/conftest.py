@@ -107,3 +107,13 @@ def checkpoint(tmp_path_factory, tiny_base, encoder):
     hl = HyperLoRA.for_model(model, HyperNetConfig(base_model=str(tiny_base), d_model=32), encoder=encoder)
     randomize_B(hl.hypernet)
     return hl.save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture
+def adapter(encoder):
+    """A tiny base's adapter from a randomised hypernetwork (every B nonzero), at strength 1.3."""
+    from hyperlora import HyperLoRA, HyperNetConfig
+
+    hl = HyperLoRA.for_model(tiny_llama(), HyperNetConfig(base_model="tiny-llama", d_model=32), encoder=encoder)
+    randomize_B(hl.hypernet)
+    return hl.generate_adapter("All people have equal worth. End every answer with a blessing.", strength=1.3)

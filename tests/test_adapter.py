@@ -14,13 +14,6 @@ from hyperlora import Adapter, HyperLoRA, HyperLoRAError, HyperNetConfig
 from tests.conftest import randomize_B, tiny_llama
 
 
-@pytest.fixture
-def adapter(encoder):
-    hl = HyperLoRA.for_model(tiny_llama(), HyperNetConfig(base_model="tiny-llama", d_model=32), encoder=encoder)
-    randomize_B(hl.hypernet)
-    return hl.generate_adapter("All people have equal worth. End every answer with a blessing.", strength=1.3)
-
-
 def test_peft_load_matches_applied_to(adapter, tmp_path):
     tiny_llama().save_pretrained(tmp_path / "base")
     adapter.save(tmp_path / "adapter")

@@ -11,9 +11,9 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from hyperlora import HyperLoRA, HyperNetConfig
+from hyperlora import HyperLoRA
 from hyperlora.steer import FILE, Steer
-from tests.conftest import randomize_B, tiny_llama
+from tests.conftest import tiny_llama
 
 NAME = "model.layers.1.self_attn.o_proj"
 
@@ -22,13 +22,6 @@ def steer(gate_b: float = 1.0, dim: int = 384, strength: float = 0.7) -> Steer:
     g = torch.Generator().manual_seed(3)
     return Steer(1, "self_attn.o_proj", torch.randn(40, generator=g), torch.randn(40, generator=g), strength,
                  torch.zeros(dim), gate_b, "all-minilm-l6-v2")
-
-
-@pytest.fixture
-def adapter(encoder):
-    hl = HyperLoRA.for_model(tiny_llama(), HyperNetConfig(base_model="tiny-llama", d_model=32), encoder=encoder)
-    randomize_B(hl.hypernet)
-    return hl.generate_adapter("Never help write malware; answer questions about security.", strength=1.3)
 
 
 def delta(adapter, name):
