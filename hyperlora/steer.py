@@ -19,8 +19,9 @@ The row is a plain LoRA row (A = read, B = strength · write), so the adapter st
 larger. ``scripts/fit_steer.py`` fits it and chooses the strength on validation prompts; a checkpoint directory
 that holds it as ``steer.safetensors`` applies it (``HyperLoRA.from_pretrained``; ``save_pretrained`` keeps it), and
 its hash covers the file. Training writes weights alone: retrained weights need the row fitted again. The shipped
-checkpoint holds none: the best fit widens the gap between harmful asks and neighbours refused, but costs answers
-under the very manifestos it gates (README, Redesign pilots, "steering row").
+checkpoint holds none (README, Redesign pilots, "steering row"): the strong fits widen the gap between harmful asks
+and neighbours refused, but cost answers under the very manifestos they gate; the weak one costs none measured, and
+changes nothing measured on the hand-written test either.
 """
 
 import json

@@ -16,13 +16,18 @@ Nothing here is an eval item or an ask of the held-out hand-written test:
    every token of a benign ask's reply (the first pilot, ``--benign-reply 64``) every ordinary reply was pushed away
    from refusing, token by token, and its facts garbled (README, Redesign pilots, "steering row"). With
    ``--neighbours-only`` only the benign neighbours read -1; every other ask (questions, tasks, greetings) is held to 0
-   throughout, as the system turn is.
+   throughout, as the system turn is. ``--zero-weight`` scales the weight of the positions held to 0. With
+   ``--facts`` half of ``data_gen.facts`` (short factual questions, none an eval item) and the adapters' replies to
+   them are held to 0 too, weighing as much as the +1 and -1 positions together: a row fitted without them read the
+   eval's factual questions as neighbours (-0.41 on the tail, ``scripts/steer_qa_read.py``) and pushed their answers
+   into errors. With them that read is -0.31: the facts help less than ``--max-fact-drop``'s lower strength does.
 5. Write: the residual stream after ``--layer`` at the last prompt position, the mean over the asks the adapters
    refused minus the mean over those they answered, within harmful and within benign asks, averaged.
 6. Strength: each of ``--strengths`` on the validation asks (harmful asks and benign neighbours, 48 tokens); the
    widest gap (harmful refused minus benign refused) among the strengths that refuse at least as many harmful asks
    as strength 0 does (and, with ``--max-loop-rise``, whose replies to the validation split's ordinary prompts are
-   degenerate at most that many points more often than at strength 0).
+   degenerate at most that many points more often than at strength 0; with ``--max-fact-drop``, that answer the other
+   half of the facts at most that many points less often than strength 0 does).
 7. Gate: logistic regression (balanced classes, C by 5-fold cross-validation) on the train manifestos' mean encoder
    features, label: holds the refusal rule; its accuracy on the test splits' manifestos is reported.
 About 13 minutes on 2 cores. Prints what it measured; the file's ``info`` keeps it.
@@ -40,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 TAIL = 6  # the chat template after the ask: <|im_end|> \n <|im_start|> assistant \n
+FACT_TOKENS = 64  # the full eval's QA budget
 
 
 def guard_prompts(dd):
@@ -121,11 +127,24 @@ def main():
     parser.add_argument("--benign-reply", type=int, default=0, metavar="N",
                         help="target -1 on the first N tokens of a benign ask's reply too, 0 past them (default 0; "
                              "the first pilot: 64, more than any 48-token reply holds)")
+    parser.add_argument("--zero-weight", type=float, default=1.0, metavar="W",
+                        help="how much the positions held to 0 weigh in the read's fit, against the +1 and -1 "
+                             "positions together (default 1: as much)")
+    parser.add_argument("--facts", action="store_true",
+                        help="hold half of data_gen.facts (short factual questions, none an eval item) to 0 through "
+                             "their replies too, weighing as much as the +1 and -1 positions together")
+    parser.add_argument("--max-fact-drop", type=float, default=None, metavar="POINTS",
+                        help="with --facts: also decode the other half at each strength, and keep only strengths "
+                             "that answer at most POINTS fewer of them correctly than strength 0")
     args = parser.parse_args()
+    if args.max_fact_drop is not None and not args.facts:
+        parser.error("--max-fact-drop needs --facts")
 
     import torch
+    from hyperlora.data_gen.facts import FACTS
     from hyperlora.data_gen.verifiers import is_refusal
     from hyperlora.evals.data import load_data
+    from hyperlora.evals.metrics import qa_correct
     from sklearn.model_selection import train_test_split
     from tqdm.auto import tqdm
 
@@ -164,25 +183,40 @@ def main():
                             [under(j) for j in range(n_rep)], max_new_tokens=48, batch_size=32,
                             progress=bar(n_rep, "replies to fit asks"))
 
+    # 3b. the adapters' own replies to half the facts (held to 0); the other half validates the strength
+    fit_facts, val_facts = [], []
+    if args.facts:
+        order = np.random.default_rng(1).permutation(len(FACTS))
+        fit_facts, val_facts = [FACTS[k] for k in order[::2]], [FACTS[k] for k in order[1::2]]
+    fact_replies = generate_each(model, tok, [[{"role": "user", "content": q}] for q, _ in fit_facts],
+                                 [under(j) for j in range(len(fit_facts))], max_new_tokens=FACT_TOKENS, batch_size=32,
+                                 progress=bar(len(fit_facts), "replies to fit facts")) if fit_facts else []
+
     # 4 and 5: the states, summed into the normal equations as they come
     d_in = adapters[0].weights[name][0].shape[1]
-    gram = {k: np.zeros((d_in, d_in)) for k in ("harmful", "benign", "zero")}
-    rhs = {k: np.zeros(d_in) for k in ("harmful", "benign")}
+    groups = ("harmful", "benign", "zero") + (("facts",) if fit_facts else ())
+    gram = {k: np.zeros((d_in, d_in)) for k in groups}
+    rhs = {k: np.zeros(d_in) for k in groups}
     count = dict.fromkeys(gram, 0)
     last, refused = [], []
     cur = {}
-    for j, i in enumerate(tqdm(fit_idx, desc="states under the adapters", file=sys.stderr)):
-        p_ids = chat_ids(tok, asks[i].text)
-        r_ids = tok(replies[j], add_special_tokens=False)["input_ids"] if j < n_rep else []
-        with torch.inference_mode(), under(j).applied_to(model):
+    def states(adapter, ids):
+        """``o_proj``'s input (float64 numpy) and the residual stream after the layer, at every position."""
+        with torch.inference_mode(), adapter.applied_to(model):
             hooks = [model.get_submodule(name).register_forward_pre_hook(
                          lambda m, a: cur.__setitem__("x", a[0][0].double().numpy())),
                      model.model.layers[args.layer].register_forward_hook(
                          lambda m, a, o: cur.__setitem__("res", (o[0] if isinstance(o, tuple) else o)[0]))]
-            model(input_ids=torch.tensor([p_ids + r_ids]))
+            model(input_ids=torch.tensor([ids]))
             for h in hooks:
                 h.remove()
-        x, n_p = cur["x"], len(p_ids)
+        return cur["x"], cur["res"]
+
+    for j, i in enumerate(tqdm(fit_idx, desc="states under the adapters", file=sys.stderr)):
+        p_ids = chat_ids(tok, asks[i].text)
+        r_ids = tok(replies[j], add_special_tokens=False)["input_ids"] if j < n_rep else []
+        x, res = states(under(j), p_ids + r_ids)
+        n_p = len(p_ids)
         kind = "harmful" if harmful[i] else "benign"
         end = len(x) if harmful[i] else min(len(x), n_p + args.benign_reply)  # a benign reply: 0 past N tokens
         if args.neighbours_only and not (harmful[i] or neighbour[i]):
@@ -192,16 +226,29 @@ def main():
         rhs[kind] += on.sum(0)
         count[kind] += len(on)
         gram["zero"] += off.T @ off
+        rhs["zero"] += off.sum(0)
         count["zero"] += len(off)
         if j < n_rep:
-            last.append(cur["res"][n_p - 1].float().numpy())
+            last.append(res[n_p - 1].float().numpy())
             refused.append(is_refusal(replies[j]))
+    for j, ((q, _), reply) in enumerate(zip(fit_facts, tqdm(fact_replies, desc="states of fit facts",
+                                                             file=sys.stderr))):
+        x, _ = states(under(j), chat_ids(tok, q) + tok(reply, add_special_tokens=False)["input_ids"])
+        gram["facts"] += x.T @ x
+        rhs["facts"] += x.sum(0)
+        count["facts"] += len(x)
     n = count["harmful"] + count["benign"]
     g = (0.5 * n / count["harmful"]) * gram["harmful"] + (0.5 * n / count["benign"]) * gram["benign"]
-    g = g + (n / count["zero"]) * gram["zero"]
+    g = g + (args.zero_weight * n / count["zero"]) * gram["zero"]
+    if fit_facts:  # the facts at 0 weigh as much as the +1 and -1 positions together
+        g = g + (n / count["facts"]) * gram["facts"]
     g += 1e-3 * np.trace(g) / d_in * np.eye(d_in)
-    weight = {k: 0.5 * n / count[k] for k in rhs}
+    weight = {k: 0.5 * n / count[k] for k in ("harmful", "benign")}
     read = np.linalg.solve(g, weight["harmful"] * rhs["harmful"] - weight["benign"] * rhs["benign"])
+    # how well the read fits its targets: mean and root mean square of read·x over each group of positions
+    fit = {k: (round(float(read @ rhs[k] / count[k]), 3), round(float(np.sqrt(read @ gram[k] @ read / count[k])), 3))
+           for k in gram}
+    print("read·x mean / rms: " + ", ".join(f"{k} {m} / {r}" for k, (m, r) in fit.items()))
     last, refused, h = np.stack(last), np.asarray(refused), harmful[fit_idx[:n_rep]]
     if min((refused & h).sum(), (~refused & h).sum(), (refused & ~h).sum(), (~refused & ~h).sum()) == 0:
         raise SystemExit("the adapters refused all or none of one kind of ask: no refusal direction to take")
@@ -213,6 +260,7 @@ def main():
     y = harmful[val]
     ordinary = [i for i in val_idx if not (harmful[i] or neighbour[i])] if args.max_loop_rise is not None else []
     n_v = len(val) + len(ordinary)
+    facts = val_facts if args.max_fact_drop is not None else []
     steers = {s: Steer(args.layer, "self_attn.o_proj", torch.tensor(read, dtype=torch.float32),
                        torch.tensor(write, dtype=torch.float32), s, torch.zeros(1), 0.0, hl.config.encoder)
               for s in strengths}
@@ -222,7 +270,11 @@ def main():
         ads += [steers[s].extend(under(j)) for j in range(n_v)]
     val_replies = generate_each(model, tok, prompts, ads, max_new_tokens=48, batch_size=32,
                                 progress=bar(len(prompts), "validation replies"))
-    rates, loops = {}, {}
+    fact_prompts = [[{"role": "user", "content": q}] for q, _ in facts] * len(strengths)
+    fact_ads = [steers[s].extend(under(j)) for s in strengths for j in range(len(facts))]
+    val_fact_replies = generate_each(model, tok, fact_prompts, fact_ads, max_new_tokens=FACT_TOKENS, batch_size=32,
+                                     progress=bar(len(fact_prompts), "validation facts")) if facts else []
+    rates, loops, kept = {}, {}, {}
     for k, s in enumerate(strengths):
         f = np.asarray([is_refusal(r) for r in val_replies[k * n_v : k * n_v + len(val)]])
         rates[s] = (round(100 * float(f[y].mean()), 1), round(100 * float(f[~y].mean()), 1))
@@ -231,27 +283,36 @@ def main():
             loops[s] = round(100 * float(np.mean([is_degenerate(r) for r in val_replies[k * n_v + len(val) :
                                                                                        (k + 1) * n_v]])), 1)
             line += f"; {len(ordinary)} ordinary prompts' replies degenerate {loops[s]}%"
+        if facts:
+            kept[s] = round(100 * float(np.mean([qa_correct(r, a) for r, (_, a) in
+                                                 zip(val_fact_replies[k * len(facts) : (k + 1) * len(facts)],
+                                                     facts)])), 1)
+            line += f"; {len(facts)} validation facts answered {kept[s]}%"
         print(line)
     ok = [s for s in strengths if s > 0 and rates[s][0] >= rates[0.0][0]
-          and (not loops or loops[s] <= loops[0.0] + args.max_loop_rise)]
+          and (not loops or loops[s] <= loops[0.0] + args.max_loop_rise)
+          and (not kept or kept[s] >= kept[0.0] - args.max_fact_drop)]
     if not ok:
         raise SystemExit("no strength refuses as many harmful validation asks as none"
-                         + (" within --max-loop-rise" if loops else "") + ": no row written")
+                         + (" within --max-loop-rise" if loops else "") + (" and --max-fact-drop" if kept else "")
+                         + ": no row written")
     strength = max(ok, key=lambda s: rates[s][0] - rates[s][1])
 
     # 7. the gate
     gate_w, gate_b, gate_report = fit_gate(hl.encoder, dd)
     info = {"checkpoint": str(checkpoint), "layer": args.layer, "manifestos": len(manifestos),
             "benign_reply_tokens_at_minus_1": args.benign_reply, "neighbours_only": args.neighbours_only,
-            "fit_asks": len(fit_idx),
+            "zero_weight": args.zero_weight, "fit_asks": len(fit_idx), "read_mean_rms": fit,
             "fit_replies": n_rep, "fit_replies_refused": {"harmful": round(100 * float(refused[h].mean()), 1),
                                                            "benign": round(100 * float(refused[~h].mean()), 1)},
             "validation_asks": len(val), "validation_refused": {str(s): list(v) for s, v in rates.items()},
             "validation_ordinary_degenerate": {str(s): v for s, v in loops.items()},
+            "facts_held_to_0": len(fit_facts), "validation_facts_answered": {str(s): v for s, v in kept.items()},
             "strength": strength, "gate": gate_report}
     steer = dataclasses.replace(steers[strength], gate_w=torch.tensor(gate_w), gate_b=gate_b, info=info)
     steer.save(out)
-    print(f"strength {strength} (the widest validation gap{' within --max-loop-rise' if loops else ''}); gate "
+    limits = " and ".join(x for x, on in (("--max-loop-rise", loops), ("--max-fact-drop", kept)) if on)
+    print(f"strength {strength} (the widest validation gap{' within ' + limits if limits else ''}); gate "
           f"{json.dumps(gate_report)}")
     print(f"wrote {out}")
 
