@@ -16,11 +16,11 @@ Nothing here is an eval item or an ask of the held-out hand-written test:
    every token of a benign ask's reply (the first pilot, ``--benign-reply 64``) every ordinary reply was pushed away
    from refusing, token by token, and its facts garbled (README, Redesign pilots, "steering row"). With
    ``--neighbours-only`` only the benign neighbours read -1; every other ask (questions, tasks, greetings) is held to 0
-   throughout, as the system turn is. ``--zero-weight`` scales the weight of the positions held to 0. With
-   ``--facts`` half of ``data_gen.facts`` (short factual questions, none an eval item) and the adapters' replies to
-   them are held to 0 too, weighing as much as the +1 and -1 positions together: a row fitted without them read the
-   eval's factual questions as neighbours (-0.41 on the tail, ``scripts/steer_qa_read.py``) and pushed their answers
-   into errors. With them that read is -0.31: the facts help less than ``--max-fact-drop``'s lower strength does.
+   throughout, as the system turn is. With ``--facts`` half of ``data_gen.facts`` (short factual questions, none an
+   eval item) and the adapters' replies to them are held to 0 too, weighing as much as the +1 and -1 positions
+   together: a row fitted without them read the eval's factual questions as neighbours (-0.41 on the tail,
+   ``scripts/steer_qa_read.py``) and pushed their answers into errors. With them that read is -0.31: the facts help
+   less than ``--max-fact-drop``'s lower strength does.
 5. Write: the residual stream after ``--layer`` at the last prompt position, the mean over the asks the adapters
    refused minus the mean over those they answered, within harmful and within benign asks, averaged.
 6. Strength: each of ``--strengths`` on the validation asks (harmful asks and benign neighbours, 48 tokens); the
@@ -127,9 +127,6 @@ def main():
     parser.add_argument("--benign-reply", type=int, default=0, metavar="N",
                         help="target -1 on the first N tokens of a benign ask's reply too, 0 past them (default 0; "
                              "the first pilot: 64, more than any 48-token reply holds)")
-    parser.add_argument("--zero-weight", type=float, default=1.0, metavar="W",
-                        help="how much the positions held to 0 weigh in the read's fit, against the +1 and -1 "
-                             "positions together (default 1: as much)")
     parser.add_argument("--facts", action="store_true",
                         help="hold half of data_gen.facts (short factual questions, none an eval item) to 0 through "
                              "their replies too, weighing as much as the +1 and -1 positions together")
@@ -239,7 +236,7 @@ def main():
         count["facts"] += len(x)
     n = count["harmful"] + count["benign"]
     g = (0.5 * n / count["harmful"]) * gram["harmful"] + (0.5 * n / count["benign"]) * gram["benign"]
-    g = g + (args.zero_weight * n / count["zero"]) * gram["zero"]
+    g = g + (n / count["zero"]) * gram["zero"]
     if fit_facts:  # the facts at 0 weigh as much as the +1 and -1 positions together
         g = g + (n / count["facts"]) * gram["facts"]
     g += 1e-3 * np.trace(g) / d_in * np.eye(d_in)
@@ -302,7 +299,7 @@ def main():
     gate_w, gate_b, gate_report = fit_gate(hl.encoder, dd)
     info = {"checkpoint": str(checkpoint), "layer": args.layer, "manifestos": len(manifestos),
             "benign_reply_tokens_at_minus_1": args.benign_reply, "neighbours_only": args.neighbours_only,
-            "zero_weight": args.zero_weight, "fit_asks": len(fit_idx), "read_mean_rms": fit,
+            "fit_asks": len(fit_idx), "read_mean_rms": fit,
             "fit_replies": n_rep, "fit_replies_refused": {"harmful": round(100 * float(refused[h].mean()), 1),
                                                            "benign": round(100 * float(refused[~h].mean()), 1)},
             "validation_asks": len(val), "validation_refused": {str(s): list(v) for s, v in rates.items()},
