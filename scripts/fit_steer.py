@@ -197,6 +197,7 @@ def main():
     count = dict.fromkeys(gram, 0)
     last, refused = [], []
     cur = {}
+
     def states(adapter, ids):
         """``o_proj``'s input (float64 numpy) and the residual stream after the layer, at every position."""
         with torch.inference_mode(), adapter.applied_to(model):
