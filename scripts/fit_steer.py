@@ -64,6 +64,25 @@ def guard_prompts(dd):
                                                                                  for p in train])
 
 
+def states(model, name: str, layer: int, adapter, ids: list[int]):
+    """The input of module ``name`` (float64 numpy, (T, in)) and the residual stream after decoder ``layer`` ((T, d)
+    tensor) at every position of ``ids``, run under ``adapter``: the hooks go on the modules as applied."""
+    import torch
+
+    seen = {}
+    with torch.inference_mode(), adapter.applied_to(model):
+        hooks = [model.get_submodule(name).register_forward_pre_hook(
+                     lambda m, a: seen.__setitem__("x", a[0][0].double().numpy())),
+                 model.model.layers[layer].register_forward_hook(
+                     lambda m, a, o: seen.__setitem__("res", (o[0] if isinstance(o, tuple) else o)[0]))]
+        try:
+            model(input_ids=torch.tensor([ids]))
+        finally:
+            for h in hooks:
+                h.remove()
+    return seen["x"], seen["res"]
+
+
 def manifesto_rules(dd, split: str) -> dict[str, bool]:
     """{manifesto: holds the refusal rule} over a split's records."""
     out = {}
@@ -196,24 +215,10 @@ def main():
     rhs = {k: np.zeros(d_in) for k in groups}
     count = dict.fromkeys(gram, 0)
     last, refused = [], []
-    cur = {}
-
-    def states(adapter, ids):
-        """``o_proj``'s input (float64 numpy) and the residual stream after the layer, at every position."""
-        with torch.inference_mode(), adapter.applied_to(model):
-            hooks = [model.get_submodule(name).register_forward_pre_hook(
-                         lambda m, a: cur.__setitem__("x", a[0][0].double().numpy())),
-                     model.model.layers[args.layer].register_forward_hook(
-                         lambda m, a, o: cur.__setitem__("res", (o[0] if isinstance(o, tuple) else o)[0]))]
-            model(input_ids=torch.tensor([ids]))
-            for h in hooks:
-                h.remove()
-        return cur["x"], cur["res"]
-
     for j, i in enumerate(tqdm(fit_idx, desc="states under the adapters", file=sys.stderr)):
         p_ids = chat_ids(tok, asks[i].text)
         r_ids = tok(replies[j], add_special_tokens=False)["input_ids"] if j < n_rep else []
-        x, res = states(under(j), p_ids + r_ids)
+        x, res = states(model, name, args.layer, under(j), p_ids + r_ids)
         n_p = len(p_ids)
         kind = "harmful" if harmful[i] else "benign"
         end = len(x) if harmful[i] else min(len(x), n_p + args.benign_reply)  # a benign reply: 0 past N tokens
@@ -231,7 +236,8 @@ def main():
             refused.append(is_refusal(replies[j]))
     for j, ((q, _), reply) in enumerate(zip(fit_facts, tqdm(fact_replies, desc="states of fit facts",
                                                              file=sys.stderr))):
-        x, _ = states(under(j), chat_ids(tok, q) + tok(reply, add_special_tokens=False)["input_ids"])
+        x, _ = states(model, name, args.layer, under(j),
+                      chat_ids(tok, q) + tok(reply, add_special_tokens=False)["input_ids"])
         gram["facts"] += x.T @ x
         rhs["facts"] += x.sum(0)
         count["facts"] += len(x)

@@ -17,8 +17,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TAIL = 6  # the chat template after the ask, as scripts/fit_steer.py reads it
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -28,7 +26,7 @@ def main():
     parser.add_argument("--out", default=None, help="write every item's replies and reads here (JSON)")
     args = parser.parse_args()
 
-    import torch
+    from fit_steer import TAIL, states
     from hyperlora.evals.capability_data import QA
     from hyperlora.evals.data import load_data
     from hyperlora.evals.metrics import qa_correct
@@ -60,20 +58,12 @@ def main():
     replies = generate_each(model, tok, questions * 2, [plain[k] for k in under] + [steered[k] for k in under],
                             PRESETS["full"]["qa_tokens"])
     before, after = replies[: len(QA)], replies[len(QA) :]
-    read, seen, rows = steer.read.double(), {}, []
-
-    def grab(module, inputs):
-        seen["x"] = inputs[0][0]
-
+    read, rows = steer.read.double().numpy(), []
     for j, q in enumerate(QA):
         p_ids = chat_ids(tok, q["question"])
-        with torch.inference_mode(), plain[under[j]].applied_to(model):  # the hook goes on the module as applied
-            hook = model.get_submodule(steer.name).register_forward_pre_hook(grab)
-            try:
-                model(input_ids=torch.tensor([p_ids + tok(before[j], add_special_tokens=False)["input_ids"]]))
-            finally:
-                hook.remove()
-        v, n = (seen.pop("x").double() @ read).numpy(), len(p_ids)
+        x, _ = states(model, steer.name, steer.layer, plain[under[j]],
+                      p_ids + tok(before[j], add_special_tokens=False)["input_ids"])
+        v, n = x @ read, len(p_ids)
         rows.append({"question": q["question"], "without": before[j], "with": after[j],
                      "correct": [qa_correct(before[j], q["answers"]), qa_correct(after[j], q["answers"])],
                      "read": {"ask": float(v[: n - TAIL].mean()), "tail": float(v[n - TAIL : n].mean()),
